@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp.h - mxgate-dataplane internals shared by the dataplane sources and perf/.
+ *
+ * Threading: the main lcore parses the config, initialises the EAL and the
+ * ports, launches one worker per worker lcore and then only waits for a stop
+ * signal. Each worker owns, for every port, one struct dp_ifq: the RX queues
+ * assigned to it (queue q goes to worker q % workers), its own TX queue
+ * (index = worker index) and its own tcps_if instance. No worker writes
+ * another's state; the telemetry thread only reads 64-bit counters.
+ */
+#ifndef DP_H
+#define DP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mbuf.h>
+
+#include "mxg_addr.h"
+#include "mxg_conf.h"
+#include "tcps_net.h"
+
+#define DP_MAX_PORTS 16
+#define DP_MAX_WORKERS 64
+#define DP_MAX_QUEUES 64
+#define DP_MAX_BURST 256
+#define DP_NAME_LEN 32
+
+enum dp_idle {
+	DP_IDLE_ADAPTIVE, /* pause, then sleep with growing backoff when idle */
+	DP_IDLE_BUSY,     /* never yield the core */
+};
+
+struct dp_port_conf {
+	char name[DP_NAME_LEN];  /* section argument: [port NAME] */
+	char pmd[DP_NAME_LEN];   /* net_tap, net_af_xdp, ..., pci */
+	char devargs[256];       /* vdev arguments, or the PCI address for pci */
+	uint16_t queues;         /* RX queues (0: one per worker) */
+	uint16_t rx_desc, tx_desc;
+	uint16_t mtu;
+	uint16_t vlan;
+	bool has_v4, has_v4_gw, has_v6, has_v6_gw;
+	struct mxg_prefix v4, v6;
+	struct mxg_ip v4_gw, v6_gw;
+};
+
+struct dp_conf {
+	char file_prefix[64];
+	char eal_args[512];
+	unsigned workers;
+	enum dp_idle idle;
+	uint32_t idle_max_us;    /* adaptive: longest sleep */
+	uint32_t mbufs, mbuf_cache;
+	uint16_t burst;
+	bool test_services;
+	char log_level[16];
+	unsigned nports;
+	struct dp_port_conf port[DP_MAX_PORTS];
+};
+
+/* Parses |path| into |c|. Returns 0, or a negative MXG_E_* code with
+ * "FILE:LINE: key: message" in |err|. */
+int dp_conf_load(const char *path, struct dp_conf *c, char *err, size_t errlen);
+
+/* Per-worker counters of the dataplane itself (the tcps_if counters cover
+ * L2/L3). */
+struct dp_worker_stats {
+	uint64_t polls;       /* loop iterations */
+	uint64_t busy_polls;  /* iterations that received something */
+	uint64_t idle_sleeps; /* adaptive sleeps */
+	uint64_t tx_dropped;  /* frames the TX queue refused */
+	uint64_t rx_multiseg; /* chained mbufs dropped (frame larger than one buffer) */
+	uint64_t l4_unhandled; /* L4 frames with no consumer yet */
+};
+
+struct dp_worker;
+
+/* One port as seen by one worker. */
+struct dp_ifq {
+	struct dp_worker *w;
+	uint16_t port_id;
+	uint16_t txq;
+	uint16_t nrxq;
+	uint16_t rxq[DP_MAX_QUEUES];
+	uint16_t tx_n;                         /* frames waiting in tx[] */
+	struct rte_mbuf *tx[DP_MAX_BURST * 2]; /* flushed after each poll */
+	struct tcps_if *ifc;
+	mxg_tstamp ifc_deadline;
+};
+
+struct dp_worker {
+	unsigned idx;       /* 0..workers-1 */
+	unsigned lcore_id;
+	struct dp_ctx *ctx;
+	struct rte_mempool *pool;
+	unsigned nifq;
+	struct dp_ifq ifq[DP_MAX_PORTS];
+	struct dp_worker_stats st;
+} __rte_cache_aligned;
+
+struct dp_port {
+	struct dp_port_conf *conf;
+	uint16_t port_id;
+	char vdev[DP_NAME_LEN + 8]; /* device name given to the EAL */
+	uint8_t mac[6];
+	uint16_t nrxq, ntxq;
+	bool started;
+};
+
+struct dp_ctx {
+	struct dp_conf conf;
+	struct rte_mempool *pool;
+	unsigned nports;
+	struct dp_port port[DP_MAX_PORTS];
+	unsigned nworkers;
+	struct dp_worker *worker;   /* [nworkers] */
+	volatile bool stop;
+	uint64_t tsc_hz;
+};
+
+/* Builds the EAL argv from the config and |extra| command-line overrides.
+ * Returns argc; argv strings are owned by |store| (freed by dp_eal_args_free). */
+int dp_eal_args(const struct dp_conf *c, int nextra, char **extra, char ***argv_out);
+void dp_eal_args_free(int argc, char **argv);
+
+/* Creates the mbuf pool and configures and starts every port. */
+int dp_ports_init(struct dp_ctx *ctx);
+void dp_ports_fini(struct dp_ctx *ctx);
+
+/* Allocates the workers and their tcps_if instances (after dp_ports_init). */
+int dp_workers_init(struct dp_ctx *ctx);
+void dp_workers_fini(struct dp_ctx *ctx);
+/* The per-lcore loop (rte_eal_remote_launch entry); arg is a struct dp_worker. */
+int dp_worker_main(void *arg);
+/* One poll iteration of |w|; returns the number of frames received. Used by
+ * dp_worker_main and by the benchmark harness. */
+unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now);
+/* Nanoseconds from the TSC. */
+mxg_tstamp dp_now(const struct dp_ctx *ctx);
+
+/* Registers the /mxgate/... telemetry commands for |ctx|; dp_telemetry_fini makes
+ * them answer "stopped" before the context is freed. */
+void dp_telemetry_init(struct dp_ctx *ctx);
+void dp_telemetry_fini(void);
+
+#endif

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_worker.c - the run-to-completion loop of one worker lcore.
+ *
+ * poll every RX queue this worker owns -> tcps_if_input per frame (L2/L3 in
+ * place: ARP/NDP/ICMP answered by rewriting the received mbuf) -> TX buffer
+ * per port -> one tx_burst per port per iteration -> timers when due.
+ *
+ * Idle policy: "busy" never yields. "adaptive" spins with rte_pause for a
+ * few hundred empty polls, then sleeps with a doubling interval capped at
+ * idle_max_us, and returns to spinning at the first frame. On a 2-core box
+ * this leaves the peers (and the kernel side of tap/veth) CPU to run; the
+ * cost is up to idle_max_us of extra latency for the first frame of a burst.
+ * RX interrupts were not used because net_af_xdp and net_ring lack them in
+ * DPDK 22.11 and one policy for every PMD is easier to reason about.
+ */
+#include <sys/prctl.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "dp.h"
+#include "mxg_err.h"
+#include "mxg_log.h"
+
+#define COMP "dataplane"
+#define SPIN_POLLS 256 /* empty polls before the first sleep */
+
+static uint64_t ns_mult; /* (1e9 << 32) / tsc_hz */
+
+mxg_tstamp dp_now(const struct dp_ctx *ctx)
+{
+	(void)ctx;
+	return (mxg_tstamp)(((unsigned __int128)rte_rdtsc() * ns_mult) >> 32);
+}
+
+static void tx_flush(struct dp_ifq *q)
+{
+	uint16_t sent = 0;
+
+	if (!q->tx_n)
+		return;
+	/* A PMD may take part of a burst; one retry covers a full ring that a
+	 * completion just drained, more would stall the whole loop. */
+	for (int tries = 0; tries < 2 && sent < q->tx_n; tries++)
+		sent += rte_eth_tx_burst(q->port_id, q->txq, q->tx + sent, q->tx_n - sent);
+	if (sent < q->tx_n) {
+		q->w->st.tx_dropped += q->tx_n - sent;
+		rte_pktmbuf_free_bulk(q->tx + sent, q->tx_n - sent);
+	}
+	q->tx_n = 0;
+}
+
+static inline void tx_enqueue(struct dp_ifq *q, struct rte_mbuf *m)
+{
+	if (q->tx_n == RTE_DIM(q->tx))
+		tx_flush(q);
+	q->tx[q->tx_n++] = m;
+}
+
+static uint8_t *frame_alloc(void *io, uint16_t len, void **h)
+{
+	struct dp_ifq *q = io;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(q->w->pool);
+	uint8_t *p;
+
+	if (!m)
+		return NULL;
+	p = (uint8_t *)rte_pktmbuf_append(m, len);
+	if (!p) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	*h = m;
+	return p;
+}
+
+static void frame_send(void *io, void *h)
+{
+	tx_enqueue(io, h);
+}
+
+static void frame_free(void *io, void *h)
+{
+	(void)io;
+	rte_pktmbuf_free(h);
+}
+
+static const struct tcps_frame_ops frame_ops = {
+	.alloc = frame_alloc,
+	.send = frame_send,
+	.free = frame_free,
+};
+
+static inline void rx_one(struct dp_ifq *q, struct rte_mbuf *m, mxg_tstamp now,
+			  struct rte_mbuf **fr, unsigned *nfr)
+{
+	struct tcps_pktinfo pi;
+	enum tcps_drop why;
+	uint16_t rlen;
+
+	if (unlikely(m->nb_segs > 1)) {
+		q->w->st.rx_multiseg++;
+		fr[(*nfr)++] = m;
+		return;
+	}
+	switch (tcps_if_input(q->ifc, rte_pktmbuf_mtod(m, uint8_t *), m->data_len, now, &why,
+			      &rlen, &pi)) {
+	case TCPS_RX_REPLY:
+		rte_pktmbuf_trim(m, (uint16_t)(m->data_len - rlen));
+		m->ol_flags = 0;
+		tx_enqueue(q, m);
+		return;
+	case TCPS_RX_L4:
+		/* tcpstack's TCP core takes these once it is wired in. */
+		q->w->st.l4_unhandled++;
+		break;
+	default:
+		break;
+	}
+	fr[(*nfr)++] = m;
+}
+
+unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now)
+{
+	struct rte_mbuf *pkts[DP_MAX_BURST], *fr[DP_MAX_BURST];
+	const uint16_t burst = w->ctx->conf.burst;
+	unsigned total = 0;
+
+	for (unsigned i = 0; i < w->nifq; i++) {
+		struct dp_ifq *q = &w->ifq[i];
+		bool got = false;
+
+		for (uint16_t r = 0; r < q->nrxq; r++) {
+			uint16_t n = rte_eth_rx_burst(q->port_id, q->rxq[r], pkts, burst);
+			unsigned nfr = 0;
+
+			if (!n)
+				continue;
+			for (uint16_t k = 0; k < n; k++) {
+				if (k + 1 < n)
+					rte_prefetch0(rte_pktmbuf_mtod(pkts[k + 1], void *));
+				rx_one(q, pkts[k], now, fr, &nfr);
+			}
+			if (nfr)
+				rte_pktmbuf_free_bulk(fr, nfr);
+			total += n;
+			got = true;
+		}
+		if (unlikely(now >= q->ifc_deadline)) {
+			tcps_if_on_timer(q->ifc, now);
+			got = true;
+		}
+		if (got)
+			q->ifc_deadline = tcps_if_deadline(q->ifc);
+		tx_flush(q);
+	}
+	return total;
+}
+
+int dp_worker_main(void *arg)
+{
+	struct dp_worker *w = arg;
+	struct dp_ctx *ctx = w->ctx;
+	const bool adaptive = ctx->conf.idle == DP_IDLE_ADAPTIVE;
+	const uint32_t max_us = ctx->conf.idle_max_us;
+	uint32_t empty = 0, sleep_us = 1;
+
+	/* Short sleeps must be short: the default 50 us slack would dominate. */
+	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	MXG_INFO(COMP, "worker %u on lcore %u: %u ports", w->idx, w->lcore_id, w->nifq);
+	while (!ctx->stop) {
+		unsigned n = dp_worker_poll(w, dp_now(ctx));
+
+		w->st.polls++;
+		if (n) {
+			w->st.busy_polls++;
+			empty = 0;
+			sleep_us = 1;
+			continue;
+		}
+		if (!adaptive)
+			continue;
+		if (++empty < SPIN_POLLS) {
+			rte_pause();
+			continue;
+		}
+		rte_delay_us_sleep(sleep_us);
+		w->st.idle_sleeps++;
+		if (sleep_us < max_us)
+			sleep_us = RTE_MIN(sleep_us * 2, max_us);
+	}
+	for (unsigned i = 0; i < w->nifq; i++)
+		tx_flush(&w->ifq[i]);
+	return 0;
+}
+
+static void ifc_conf(const struct dp_port *p, struct tcps_if_conf *ic)
+{
+	const struct dp_port_conf *pc = p->conf;
+
+	memset(ic, 0, sizeof(*ic));
+	memcpy(ic->mac, p->mac, 6);
+	ic->mtu = pc->mtu;
+	ic->vlan = pc->vlan;
+	ic->has_v4 = pc->has_v4;
+	ic->v4 = pc->v4;
+	ic->has_v4_gw = pc->has_v4_gw;
+	ic->v4_gw = pc->v4_gw;
+	ic->has_v6 = pc->has_v6;
+	ic->v6 = pc->v6;
+	ic->has_v6_gw = pc->has_v6_gw;
+	ic->v6_gw = pc->v6_gw;
+}
+
+int dp_workers_init(struct dp_ctx *ctx)
+{
+	unsigned lcore, idx = 0;
+
+	ns_mult = (uint64_t)(((unsigned __int128)MXG_NSEC_PER_SEC << 32) / rte_get_tsc_hz());
+	ctx->worker = rte_zmalloc("mxg_workers", sizeof(*ctx->worker) * ctx->nworkers,
+				  RTE_CACHE_LINE_SIZE);
+	if (!ctx->worker)
+		return MXG_E_NOMEM;
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		struct dp_worker *w = &ctx->worker[idx];
+
+		if (idx == ctx->nworkers)
+			break;
+		w->idx = idx++;
+		w->lcore_id = lcore;
+		w->ctx = ctx;
+		w->pool = ctx->pool;
+	}
+	for (unsigned i = 0; i < ctx->nworkers; i++) {
+		struct dp_worker *w = &ctx->worker[i];
+
+		for (unsigned p = 0; p < ctx->nports; p++) {
+			struct dp_port *port = &ctx->port[p];
+			struct dp_ifq *q = &w->ifq[w->nifq];
+			struct tcps_if_conf ic;
+
+			q->w = w;
+			q->port_id = port->port_id;
+			q->txq = (uint16_t)i;
+			for (uint16_t r = (uint16_t)i; r < port->nrxq; r += (uint16_t)ctx->nworkers)
+				q->rxq[q->nrxq++] = r;
+			ifc_conf(port, &ic);
+			q->ifc = tcps_if_new(&ic, &frame_ops, q, NULL);
+			if (!q->ifc) {
+				MXG_ERR(COMP, "port %s: cannot create the interface state",
+					port->conf->name);
+				return MXG_E_NOMEM;
+			}
+			q->ifc_deadline = tcps_if_deadline(q->ifc);
+			w->nifq++;
+		}
+	}
+	return 0;
+}
+
+void dp_workers_fini(struct dp_ctx *ctx)
+{
+	if (!ctx->worker)
+		return;
+	for (unsigned i = 0; i < ctx->nworkers; i++) {
+		struct dp_worker *w = &ctx->worker[i];
+
+		for (unsigned p = 0; p < w->nifq; p++) {
+			struct dp_ifq *q = &w->ifq[p];
+
+			rte_pktmbuf_free_bulk(q->tx, q->tx_n);
+			q->tx_n = 0;
+			tcps_if_free(q->ifc);
+			q->ifc = NULL;
+		}
+		w->nifq = 0;
+	}
+	rte_free(ctx->worker);
+	ctx->worker = NULL;
+}

@@ -50,7 +50,7 @@ uint64_t mxg_bug_count;
 void mxg_bug_report(const char *file, int line, const char *cond)
 {
 	mxg_log(MXG_LOG_ERR, "bug", "%s:%d: BUG_ON(%s)", file, line, cond);
-#ifdef MXG_DEBUG
+#ifdef MXG_DEBUG_BUILD
 	abort();
 #else
 	__atomic_fetch_add(&mxg_bug_count, 1, __ATOMIC_RELAXED);

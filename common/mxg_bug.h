@@ -2,7 +2,7 @@
 /*
  * mxg_bug.h - invariant checks.
  *
- * MXG_BUG_ON(cond) aborts in debug and test builds (MXG_DEBUG) with file and
+ * MXG_BUG_ON(cond) aborts in debug and test builds (MXG_DEBUG_BUILD) with file and
  * line, and in release builds logs once per site, counts the event in
  * mxg_bug_count and evaluates to true so the caller can drop the flow:
  *

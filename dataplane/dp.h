@@ -41,6 +41,8 @@ struct dp_port_conf {
 	uint16_t rx_desc, tx_desc;
 	uint16_t mtu;
 	uint16_t vlan;
+	bool has_mac;
+	uint8_t mac[6];          /* the gateway's MAC if set (default: the device's) */
 	bool has_v4, has_v4_gw, has_v6, has_v6_gw;
 	struct mxg_prefix v4, v6;
 	struct mxg_ip v4_gw, v6_gw;
@@ -103,7 +105,7 @@ struct dp_worker {
 struct dp_port {
 	struct dp_port_conf *conf;
 	uint16_t port_id;
-	char vdev[DP_NAME_LEN + 8]; /* device name given to the EAL */
+	char vdev[DP_NAME_LEN + 16]; /* device name: net_tap0, or the PCI address */
 	uint8_t mac[6];
 	uint16_t nrxq, ntxq;
 	bool started;

@@ -61,6 +61,25 @@ static int get_ip(struct mxg_conf_sec *s, const char *key, int family, bool *has
 	return 0;
 }
 
+static int get_mac(struct mxg_conf_sec *s, const char *key, bool *has, uint8_t mac[6],
+		   char *err, size_t errlen)
+{
+	const char *v = mxg_conf_get(s, key);
+	unsigned b[6];
+	char end;
+
+	*has = false;
+	if (!v || !*v)
+		return 0;
+	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6 || (b[0] & 1))
+		return mxg_conf_err(s, key, err, errlen, "'%s' is not a unicast MAC address", v);
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	*has = true;
+	return 0;
+}
+
 static int load_port(struct mxg_conf_sec *s, struct dp_port_conf *p, char *err, size_t errlen)
 {
 	uint64_t v;
@@ -97,6 +116,8 @@ static int load_port(struct mxg_conf_sec *s, struct dp_port_conf *p, char *err, 
 	if ((rc = mxg_conf_get_u64(s, "vlan", 0, 0, 4094, &v, err, errlen)))
 		return rc;
 	p->vlan = (uint16_t)v;
+	if ((rc = get_mac(s, "mac", &p->has_mac, p->mac, err, errlen)))
+		return rc;
 	if ((rc = get_prefix(s, "ipv4", 4, &p->has_v4, &p->v4, err, errlen)) ||
 	    (rc = get_prefix(s, "ipv6", 6, &p->has_v6, &p->v6, err, errlen)) ||
 	    (rc = get_ip(s, "ipv4_gateway", 4, &p->has_v4_gw, &p->v4_gw, err, errlen)) ||

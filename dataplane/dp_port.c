@@ -183,6 +183,16 @@ static int port_setup(struct dp_ctx *ctx, struct dp_port *p)
 	rte_eth_allmulticast_enable(p->port_id);
 	rte_eth_macaddr_get(p->port_id, &mac);
 	memcpy(p->mac, mac.addr_bytes, 6);
+	if (pc->has_mac) {
+		memcpy(p->mac, pc->mac, 6);
+	} else if (!strcmp(pc->pmd, "net_tap")) {
+		/* The tap PMD gives the kernel side the device's own MAC: answering
+		 * ARP with it would make the kernel talk to itself. The gateway
+		 * takes a locally administered neighbour of it instead (the tap
+		 * passes every frame up, whatever its destination). */
+		p->mac[0] |= 0x02;
+		p->mac[5] ^= 0x01;
+	}
 	p->nrxq = nrx;
 	p->ntxq = ntx;
 	MXG_INFO(COMP, "port %s: %s port %u mac %02x:%02x:%02x:%02x:%02x:%02x rxq %u txq %u",
@@ -205,15 +215,14 @@ int dp_ports_init(struct dp_ctx *ctx)
 	}
 	for (unsigned i = 0; i < c->nports; i++) {
 		struct dp_port *p = &ctx->port[i];
-		const char *name;
+		const char *name = p->vdev;
 
 		p->conf = (struct dp_port_conf *)&c->port[i];
-		if (!strcmp(p->conf->pmd, "pci"))
-			name = p->conf->devargs;
-		else {
+		if (!strcmp(p->conf->pmd, "pci")) /* "0000:03:00.0[,options]" */
+			snprintf(p->vdev, sizeof(p->vdev), "%.*s",
+				 (int)strcspn(p->conf->devargs, ","), p->conf->devargs);
+		else
 			snprintf(p->vdev, sizeof(p->vdev), "%s%u", p->conf->pmd, i);
-			name = p->vdev;
-		}
 		if (rte_eth_dev_get_port_by_name(name, &p->port_id) != 0) {
 			MXG_ERR(COMP, "port %s: device %s was not created (check pmd/devargs and "
 				"the EAL messages above)", p->conf->name, name);

@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mime_html.c - a small streaming HTML reducer: text for body rules and the
+ * links for URL extraction.
+ *
+ * Not an HTML5 tree builder (that would be a large dependency for little
+ * gain): a byte-at-a-time tokenizer with its state in the struct, so input
+ * can be split anywhere. What it does:
+ *  - tags are removed; block-level tags (p, br, div, tr, li, h1-h6, table,
+ *    td, th, title, hr, blockquote, pre) become '\n' so words do not merge;
+ *  - the content of script, style and template is dropped (it is not
+ *    shown as text); comments and declarations are dropped;
+ *  - character references are decoded in text and attribute values: the
+ *    common named ones, &#NNN; and &#xHH; (with or without ';' as browsers
+ *    accept); unknown names stay literal; code points 0, surrogates and
+ *    values over U+10FFFF become U+FFFD;
+ *  - the values of href, src, action, background, formaction and poster
+ *    attributes are reported as links (entity-decoded, trimmed), so
+ *    "h&#116;tp://" obfuscation is undone before URL rules run.
+ * Bounds: tag names 16 bytes, attribute values 4 KiB (longer: truncated and
+ * flagged), entities 32 bytes; memory is one fixed struct.
+ */
+#include <string.h>
+
+#include "mime_codec.h"
+
+#define VAL_MAX 4096
+#define OUT_MAX 1024
+
+enum hstate {
+	H_TEXT = 0,
+	H_ENTITY,    /* after '&' in text */
+	H_LT,        /* after '<' */
+	H_TAGNAME,
+	H_INTAG,     /* between attributes */
+	H_ATTRNAME,
+	H_AFTERNAME, /* attribute name read, maybe '=' next */
+	H_BEFOREVAL,
+	H_VAL_DQ,
+	H_VAL_SQ,
+	H_VAL_UQ,
+	H_COMMENT,   /* <!-- ... --> */
+	H_DECL,      /* <! ... > or <? ... > */
+	H_RAW,       /* script/style content until </name */
+};
+
+struct mime_html {
+	const struct mxg_mem *mem;
+	struct mime_html_callbacks cb;
+	void *ud;
+	enum hstate st;
+	enum hstate ent_ret;        /* state to return to after an entity */
+	bool end_tag;               /* "</" */
+	bool link_attr;             /* current attribute is a link */
+	bool val_trunc;
+	char tag[17];
+	uint8_t ntag;
+	char attr[17];
+	uint8_t nattr;
+	char ent[33];
+	uint8_t nent;
+	uint8_t dashes;             /* comment end detection */
+	char raw[17];               /* script/style: the closing name */
+	uint8_t raw_match;          /* bytes of "</name" matched */
+	uint32_t nval;
+	char val[VAL_MAX + 1];         /* + NUL for the callback */
+	size_t nout;
+	uint8_t out[OUT_MAX];
+};
+
+static const struct {
+	const char *name;
+	uint32_t cp;
+} entities[] = {
+	{ "amp", '&' },     { "lt", '<' },      { "gt", '>' },      { "quot", '"' },
+	{ "apos", '\'' },   { "nbsp", 0xa0 },   { "copy", 0xa9 },   { "reg", 0xae },
+	{ "trade", 0x2122 }, { "hellip", 0x2026 }, { "mdash", 0x2014 }, { "ndash", 0x2013 },
+	{ "lsquo", 0x2018 }, { "rsquo", 0x2019 }, { "ldquo", 0x201c }, { "rdquo", 0x201d },
+	{ "euro", 0x20ac }, { "pound", 0xa3 },  { "yen", 0xa5 },    { "cent", 0xa2 },
+	{ "sect", 0xa7 },   { "deg", 0xb0 },    { "middot", 0xb7 }, { "bull", 0x2022 },
+	{ "shy", 0xad },    { "zwnj", 0x200c }, { "zwj", 0x200d },  { "lrm", 0x200e },
+	{ "rlm", 0x200f },  { "auml", 0xe4 },   { "ouml", 0xf6 },   { "uuml", 0xfc },
+	{ "Auml", 0xc4 },   { "Ouml", 0xd6 },   { "Uuml", 0xdc },   { "szlig", 0xdf },
+	{ "eacute", 0xe9 }, { "egrave", 0xe8 }, { "agrave", 0xe0 }, { "ccedil", 0xe7 },
+	{ "colon", ':' },   { "sol", '/' },     { "period", '.' },  { "commat", '@' },
+	{ "Tab", '\t' },    { "NewLine", '\n' },
+};
+
+static const char *const block_tags[] = {
+	"p", "br", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table",
+	"td", "th", "title", "hr", "blockquote", "pre", "ul", "ol", "dd", "dt",
+};
+
+static const char *const link_attrs[] = {
+	"href", "src", "action", "background", "formaction", "poster",
+};
+
+static void out_flush(struct mime_html *h)
+{
+	if (h->nout && h->cb.on_text)
+		h->cb.on_text(h->out, h->nout, h->ud);
+	h->nout = 0;
+}
+
+static inline void out_put(struct mime_html *h, const uint8_t *p, size_t n)
+{
+	while (n) {
+		size_t room = OUT_MAX - h->nout, k = n < room ? n : room;
+
+		memcpy(h->out + h->nout, p, k);
+		h->nout += k;
+		p += k;
+		n -= k;
+		if (h->nout == OUT_MAX)
+			out_flush(h);
+	}
+}
+
+static size_t utf8_put(uint32_t cp, uint8_t *b)
+{
+	if (cp == 0 || (cp >= 0xd800 && cp < 0xe000) || cp > 0x10ffff)
+		cp = 0xfffd;
+	if (cp < 0x80) {
+		b[0] = (uint8_t)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		b[0] = (uint8_t)(0xc0 | cp >> 6);
+		b[1] = (uint8_t)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		b[0] = (uint8_t)(0xe0 | cp >> 12);
+		b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+		b[2] = (uint8_t)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	b[0] = (uint8_t)(0xf0 | cp >> 18);
+	b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+	b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+	b[3] = (uint8_t)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Decodes h->ent (without '&' and ';'); writes UTF-8 into |b| (8 bytes).
+ * Returns 0 when the reference is unknown. */
+static size_t ent_decode(const char *e, size_t n, uint8_t *b)
+{
+	if (n >= 2 && e[0] == '#') {
+		uint32_t cp = 0;
+		size_t i = 1;
+		bool hex = false;
+
+		if (e[1] == 'x' || e[1] == 'X') {
+			hex = true;
+			i = 2;
+		}
+		if (i >= n)
+			return 0;
+		for (; i < n; i++) {
+			char c = e[i];
+			int v;
+
+			if (c >= '0' && c <= '9')
+				v = c - '0';
+			else if (hex && ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'))
+				v = (c | 0x20) - 'a' + 10;
+			else
+				return 0;
+			cp = cp * (hex ? 16 : 10) + (uint32_t)v;
+			if (cp > 0x10ffff)
+				cp = 0x110000;
+		}
+		return utf8_put(cp, b);
+	}
+	for (size_t k = 0; k < sizeof(entities) / sizeof(entities[0]); k++)
+		if (strlen(entities[k].name) == n && !memcmp(entities[k].name, e, n))
+			return utf8_put(entities[k].cp, b);
+	return 0;
+}
+
+static bool in_list(const char *s, const char *const *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, l[i]))
+			return true;
+	return false;
+}
+
+/* Appends to the attribute value (links only). */
+static void val_put(struct mime_html *h, const uint8_t *p, size_t n)
+{
+	if (!h->link_attr)
+		return;
+	if (h->nval + n > VAL_MAX) {
+		n = VAL_MAX - h->nval;
+		h->val_trunc = true;
+	}
+	memcpy(h->val + h->nval, p, n);
+	h->nval += (uint32_t)n;
+}
+
+static void emit(struct mime_html *h, enum hstate ctx, const uint8_t *p, size_t n)
+{
+	if (ctx == H_TEXT)
+		out_put(h, p, n);
+	else
+		val_put(h, p, n);
+}
+
+/* Finishes an entity: |term| is the byte that ended it (';' consumed). */
+static void ent_end(struct mime_html *h, bool semicolon)
+{
+	uint8_t b[8];
+	size_t n = ent_decode(h->ent, h->nent, b);
+
+	if (n) {
+		emit(h, h->ent_ret, b, n);
+	} else {
+		emit(h, h->ent_ret, (const uint8_t *)"&", 1);
+		emit(h, h->ent_ret, (const uint8_t *)h->ent, h->nent);
+		if (semicolon)
+			emit(h, h->ent_ret, (const uint8_t *)";", 1);
+	}
+	h->nent = 0;
+	h->st = h->ent_ret;
+}
+
+static void link_end(struct mime_html *h)
+{
+	size_t s = 0, e = h->nval;
+
+	if (!h->link_attr)
+		return;
+	while (s < e && (h->val[s] == ' ' || h->val[s] == '\t' || h->val[s] == '\n' ||
+			 h->val[s] == '\r'))
+		s++;
+	while (e > s && (h->val[e - 1] == ' ' || h->val[e - 1] == '\t' ||
+			 h->val[e - 1] == '\n' || h->val[e - 1] == '\r'))
+		e--;
+	if (e > s && h->cb.on_link) {
+		/* NUL-terminated for the callback (the value itself may
+		 * hold a NUL byte from the input: use |n|). */
+		h->val[e] = '\0';
+		h->cb.on_link(h->val + s, e - s, h->val_trunc, h->ud);
+	}
+	h->link_attr = false;
+	h->nval = 0;
+	h->val_trunc = false;
+}
+
+static void attr_start_value(struct mime_html *h)
+{
+	h->attr[h->nattr] = '\0';
+	h->link_attr = in_list(h->attr, link_attrs, sizeof(link_attrs) / sizeof(link_attrs[0]));
+	h->nval = 0;
+	h->val_trunc = false;
+}
+
+static void tag_end(struct mime_html *h)
+{
+	h->tag[h->ntag] = '\0';
+	if (in_list(h->tag, block_tags, sizeof(block_tags) / sizeof(block_tags[0])))
+		out_put(h, (const uint8_t *)"\n", 1);
+	if (!h->end_tag && (!strcmp(h->tag, "script") || !strcmp(h->tag, "style") ||
+			    !strcmp(h->tag, "template"))) {
+		memcpy(h->raw, h->tag, h->ntag + 1);
+		h->raw_match = 0;
+		h->st = H_RAW;
+		return;
+	}
+	h->st = H_TEXT;
+}
+
+static inline char lc(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
+}
+
+static inline bool is_sp(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+void mime_html_feed(struct mime_html *h, const uint8_t *in, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = in[i];
+
+		switch (h->st) {
+		case H_TEXT: {
+			size_t j = i;
+
+			while (j < len && in[j] != '<' && in[j] != '&')
+				j++;
+			out_put(h, in + i, j - i);
+			if (j == len) {
+				i = len;
+				break;
+			}
+			if (in[j] == '<') {
+				h->st = H_LT;
+			} else {
+				h->ent_ret = H_TEXT;
+				h->nent = 0;
+				h->st = H_ENTITY;
+			}
+			i = j;
+			break;
+		}
+		case H_ENTITY:
+			if (c == ';') {
+				ent_end(h, true);
+			} else if (((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') ||
+				   (c == '#' && h->nent == 0)) {
+				if (h->nent < 32) {
+					h->ent[h->nent++] = (char)c;
+				} else {
+					ent_end(h, false);
+					i--;
+				}
+			} else {
+				ent_end(h, false);
+				i--; /* reprocess in the calling state */
+			}
+			break;
+		case H_LT:
+			h->end_tag = false;
+			h->ntag = 0;
+			if (c == '!') {
+				h->st = H_DECL;
+				h->dashes = 0;
+				h->nent = 0; /* counts "--" after "<!" */
+			} else if (c == '?') {
+				h->st = H_DECL;
+				h->nent = 2;
+			} else if (c == '/') {
+				h->end_tag = true;
+				h->st = H_TAGNAME;
+			} else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
+				h->tag[h->ntag++] = lc(c);
+				h->st = H_TAGNAME;
+			} else {
+				out_put(h, (const uint8_t *)"<", 1);
+				h->st = H_TEXT;
+				i--;
+			}
+			break;
+		case H_TAGNAME:
+			if (c == '>') {
+				tag_end(h);
+			} else if (is_sp(c) || c == '/') {
+				h->st = H_INTAG;
+			} else if (h->ntag < 16) {
+				h->tag[h->ntag++] = lc(c);
+			}
+			break;
+		case H_INTAG:
+			if (c == '>') {
+				tag_end(h);
+			} else if (!is_sp(c) && c != '/') {
+				h->nattr = 0;
+				h->attr[h->nattr++] = lc(c);
+				h->st = H_ATTRNAME;
+			}
+			break;
+		case H_ATTRNAME:
+			if (c == '=') {
+				attr_start_value(h);
+				h->st = H_BEFOREVAL;
+			} else if (c == '>') {
+				tag_end(h);
+			} else if (is_sp(c)) {
+				h->st = H_AFTERNAME;
+			} else if (c == '/') {
+				h->st = H_INTAG;
+			} else if (h->nattr < 16) {
+				h->attr[h->nattr++] = lc(c);
+			}
+			break;
+		case H_AFTERNAME:
+			if (c == '=') {
+				attr_start_value(h);
+				h->st = H_BEFOREVAL;
+			} else if (c == '>') {
+				tag_end(h);
+			} else if (!is_sp(c)) {
+				h->st = H_INTAG;
+				i--;
+			}
+			break;
+		case H_BEFOREVAL:
+			if (c == '"') {
+				h->st = H_VAL_DQ;
+			} else if (c == '\'') {
+				h->st = H_VAL_SQ;
+			} else if (c == '>') {
+				link_end(h);
+				tag_end(h);
+			} else if (!is_sp(c)) {
+				h->st = H_VAL_UQ;
+				i--;
+			}
+			break;
+		case H_VAL_DQ:
+		case H_VAL_SQ:
+		case H_VAL_UQ: {
+			uint8_t q = h->st == H_VAL_DQ ? '"' : h->st == H_VAL_SQ ? '\'' : 0;
+
+			if ((q && c == q) || (!q && is_sp(c))) {
+				link_end(h);
+				h->st = H_INTAG;
+			} else if (!q && c == '>') {
+				link_end(h);
+				tag_end(h);
+			} else if (c == '&') {
+				h->ent_ret = h->st;
+				h->nent = 0;
+				h->st = H_ENTITY;
+			} else {
+				val_put(h, &c, 1);
+			}
+			break;
+		}
+		case H_DECL:
+			/* "<!--" opens a comment; anything else ends at '>'. */
+			if (h->nent < 2 && c == '-') {
+				if (++h->nent == 2) {
+					h->st = H_COMMENT;
+					h->dashes = 0;
+				}
+			} else if (c == '>') {
+				h->st = H_TEXT;
+			} else {
+				h->nent = 2;
+			}
+			break;
+		case H_COMMENT: {
+			/* Skip fast to the next '>' and look at the dashes before. */
+			if (c == '-') {
+				if (h->dashes < 2)
+					h->dashes++;
+			} else if (c == '>' && h->dashes >= 2) {
+				h->st = H_TEXT;
+				h->nent = 0;
+			} else if (c == '!' && h->dashes >= 2) {
+				/* "--!>" also closes a comment (HTML5) */
+			} else {
+				h->dashes = 0;
+			}
+			break;
+		}
+		case H_RAW: {
+			/* Matches "</" + raw name, case-insensitively. */
+			size_t rl = strlen(h->raw);
+
+			if (h->raw_match == 0) {
+				const uint8_t *lt = memchr(in + i, '<', len - i);
+
+				if (!lt) {
+					i = len;
+					break;
+				}
+				i = (size_t)(lt - in);
+				h->raw_match = 1;
+			} else if (h->raw_match == 1) {
+				h->raw_match = c == '/' ? 2 : 0;
+				if (c == '<')
+					h->raw_match = 1;
+			} else if ((size_t)h->raw_match - 2 < rl) {
+				if (lc(c) == h->raw[h->raw_match - 2])
+					h->raw_match++;
+				else
+					h->raw_match = c == '<' ? 1 : 0;
+			} else {
+				/* Name matched: needs a delimiter. */
+				if (is_sp(c) || c == '>' || c == '/') {
+					h->end_tag = true;
+					memcpy(h->tag, h->raw, rl + 1);
+					h->ntag = (uint8_t)rl;
+					h->raw_match = 0;
+					if (c == '>')
+						tag_end(h);
+					else
+						h->st = H_INTAG;
+				} else {
+					h->raw_match = c == '<' ? 1 : 0;
+				}
+			}
+			break;
+		}
+		}
+	}
+	out_flush(h);
+}
+
+void mime_html_finish(struct mime_html *h)
+{
+	if (h->st == H_ENTITY)
+		ent_end(h, false);
+	if (h->st == H_LT)
+		out_put(h, (const uint8_t *)"<", 1);
+	if (h->st == H_VAL_DQ || h->st == H_VAL_SQ || h->st == H_VAL_UQ)
+		link_end(h);
+	out_flush(h);
+	h->st = H_TEXT;
+}
+
+void mime_html_reset(struct mime_html *h)
+{
+	h->st = H_TEXT;
+	h->nout = 0;
+	h->nval = 0;
+	h->nent = 0;
+	h->link_attr = false;
+	h->raw_match = 0;
+}
+
+struct mime_html *mime_html_new(const struct mxg_mem *mem, const struct mime_html_callbacks *cb,
+				void *ud)
+{
+	struct mime_html *h;
+
+	if (!mem)
+		mem = mxg_mem_default();
+	h = mxg_calloc(mem, 1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->mem = mem;
+	if (cb)
+		h->cb = *cb;
+	h->ud = ud;
+	return h;
+}
+
+void mime_html_free(struct mime_html *h)
+{
+	if (h)
+		mxg_free(h->mem, h);
+}

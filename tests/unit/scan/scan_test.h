@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * scan_test.h - helpers shared by the scan unit tests: a failing allocator,
+ * an event trace (text) of a parse, file loading and chunked feeding.
+ */
+#ifndef MXG_TEST_SCAN_TEST_H
+#define MXG_TEST_SCAN_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mime.h"
+#include "mxg_mem.h"
+
+/* An allocator that fails the |fail_at|-th allocation (1-based; 0 never)
+ * and counts live blocks. */
+struct failmem {
+	struct mxg_mem mem;
+	unsigned long n;        /* allocations attempted */
+	unsigned long fail_at;  /* which one fails */
+	long live;              /* blocks not freed */
+};
+void failmem_init(struct failmem *f, unsigned long fail_at);
+
+/* A growable string. */
+struct sbuf {
+	char *p;
+	size_t n, cap;
+};
+void sbuf_add(struct sbuf *b, const void *d, size_t n);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_free(struct sbuf *b);
+
+/* Chunking modes of trace_parse(). */
+enum feed_mode {
+	FEED_WHOLE = 0,  /* one call */
+	FEED_BYTE,       /* one byte per call */
+	FEED_SPLIT,      /* two calls split at |split| */
+};
+
+/* Parses |msg| with |lim| (NULL: defaults), chunked as |mode|, and returns
+ * the normalised event trace in |out| (consecutive body chunks of a part
+ * joined). |mem| may be NULL. Returns the parser's final return code. */
+int trace_parse(const uint8_t *msg, size_t len, enum feed_mode mode, size_t split,
+		const struct mime_limits *lim, const struct mxg_mem *mem, struct sbuf *out);
+
+/* Reads a whole file (NUL-terminated, *len without it); NULL on error. */
+uint8_t *load_file(const char *path, size_t *len);
+
+#endif

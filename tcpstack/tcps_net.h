@@ -27,6 +27,9 @@
  * memory is not worth its attack surface (docs/architecture.md).
  * NDP messages must carry hop limit 255 (RFC 4861 7.1.1).
  * Every dropped frame is counted under exactly one reason.
+ * Router advertisements, redirects, MLD and ICMP errors are not acted on
+ * (TCPS_DROP_ICMP_UNHANDLED): addresses and gateways are static
+ * configuration (tcps_net_ip6.c explains why).
  */
 #ifndef TCPS_NET_H
 #define TCPS_NET_H
@@ -93,7 +96,7 @@ struct tcps_frame_ops {
 
 struct tcps_if_conf {
 	uint8_t mac[TCPS_ETH_ALEN];
-	uint16_t mtu;                  /* IP MTU, e.g. 1500 */
+	uint16_t mtu;                  /* IP MTU, e.g. 1500 (0: 1500) */
 	uint16_t vlan;                 /* 0: untagged; else only this VLAN id, tagged out */
 	bool has_v4;
 	struct mxg_prefix v4;          /* address/prefix, e.g. 198.18.0.1/24 */
@@ -160,7 +163,11 @@ enum tcps_rx_action tcps_if_input(struct tcps_if *ifc, uint8_t *frame, uint16_t 
  * interface's own address of dst's family.
  * Returns 0 (sent or held), or MXG_E_RANGE (too big for the MTU),
  * MXG_E_NOENT (no route: counted TCPS_DROP_NO_ROUTE), MXG_E_NOBUFS,
- * MXG_E_AGAIN (pending queue full: counted TCPS_DROP_NO_NEIGH). */
+ * MXG_E_AGAIN (pending queue full: counted TCPS_DROP_NO_NEIGH),
+ * MXG_E_INVAL (|src| and |dst| of different families, or an unknown
+ * family). IPv4 goes out with DF set, TTL 64 and a per-interface
+ * identification counter; IPv6 with hop limit 64. Multicast, broadcast and
+ * our own addresses are not routed (MXG_E_NOENT). */
 int tcps_if_output(struct tcps_if *ifc, const struct mxg_ip *src, const struct mxg_ip *dst,
 		   uint8_t proto, uint16_t l4_len,
 		   void (*fill)(uint8_t *l4, uint16_t l4_len, const struct mxg_ip *src,
@@ -178,7 +185,8 @@ bool tcps_if_neigh_lookup(const struct tcps_if *ifc, const struct mxg_ip *ip, mx
 /* Next time tcps_if_on_timer must run (resolution retries, aging), or
  * MXG_TS_NONE. */
 mxg_tstamp tcps_if_deadline(const struct tcps_if *ifc);
-/* Retries resolutions, expires entries and frames held too long. */
+/* Retries resolutions, expires entries and frames held too long. |now|
+ * must not go backwards between calls (deadlines are kept in list order). */
 void tcps_if_on_timer(struct tcps_if *ifc, mxg_tstamp now);
 
 const struct tcps_if_stats *tcps_if_stats(const struct tcps_if *ifc);
@@ -186,7 +194,9 @@ const struct tcps_if_conf *tcps_if_conf(const struct tcps_if *ifc);
 
 /* Internet checksum helpers for L4 (TCP/UDP/ICMPv6 pseudo-header included):
  * returns the checksum field value for |len| bytes at |l4| whose checksum
- * field is zero. */
+ * field is zero. The value is in host order: store it big-endian (e.g.
+ * l4[16] = c >> 8; l4[17] = c & 0xff for TCP). For UDP a computed zero is
+ * returned as 0xffff (RFC 768). */
 uint16_t tcps_l4_csum(const struct mxg_ip *src, const struct mxg_ip *dst, uint8_t proto,
 		      const uint8_t *l4, uint16_t len);
 

@@ -92,6 +92,11 @@ struct tcps_frame_ops {
 	void (*send)(void *io, void *h);
 	/* Releases a frame that will not be sent; |h| is transferred. */
 	void (*free)(void *io, void *h);
+	/* Optional (may be NULL): a frame from the wire resolved or confirmed
+	 * the MAC of |ip| (both borrowed). The dataplane relays it to the
+	 * other lcores' instances of the same port through
+	 * tcps_if_neigh_learn(), which never calls this back. */
+	void (*neigh_learned)(void *io, const struct mxg_ip *ip, const uint8_t *mac);
 };
 
 struct tcps_if_conf {

@@ -234,8 +234,30 @@ static void solicit(struct tcps_if *ifc, struct neigh_tbl *t, const uint8_t *ip,
 		ndp_send_ns(ifc, ip, mac);
 }
 
+static bool update(struct tcps_if *ifc, struct neigh_tbl *t, const uint8_t *ip,
+		   const uint8_t *mac, mxg_tstamp now, unsigned flags);
+
 bool neigh_update(struct tcps_if *ifc, struct neigh_tbl *t, const uint8_t *ip,
 		  const uint8_t *mac, mxg_tstamp now, unsigned flags)
+{
+	struct mxg_ip addr;
+
+	if (!update(ifc, t, ip, mac, now, flags))
+		return false;
+	/* Tell the owner what the wire taught us, so other lcores' instances
+	 * of this port can learn it too (tcps_if_neigh_learn does not come
+	 * back here with NU_WIRE, so relays cannot loop). */
+	if ((flags & NU_WIRE) && mac && ifc->ops->neigh_learned) {
+		addr.family = t == &ifc->n4 ? 4 : 6;
+		memset(addr.a, 0, sizeof(addr.a));
+		memcpy(addr.a, ip, addr.family == 4 ? 4 : 16);
+		ifc->ops->neigh_learned(ifc->io, &addr, mac);
+	}
+	return true;
+}
+
+static bool update(struct tcps_if *ifc, struct neigh_tbl *t, const uint8_t *ip,
+		   const uint8_t *mac, mxg_tstamp now, unsigned flags)
 {
 	uint32_t i = neigh_find(ifc, t, ip);
 	struct neigh_pend *p;

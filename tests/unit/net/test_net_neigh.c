@@ -703,6 +703,55 @@ static void test_neigh_learn_api_flushes(void **state)
 	fx_free(x);
 }
 
+static struct mxg_ip learned_ip;
+static uint8_t learned_mac[6];
+static unsigned learned_calls;
+
+static void on_learned(void *io, const struct mxg_ip *ip, const uint8_t *mac)
+{
+	(void)io;
+	learned_ip = *ip;
+	memcpy(learned_mac, mac, 6);
+	learned_calls++;
+}
+
+/* A neighbor learned from the wire is reported (so the dataplane can relay
+ * it to other lcores); one learned through the API is not (no loops). */
+static void test_neigh_learned_hook(void **state)
+{
+	struct tcps_frame_ops ops = fake_ops;
+	struct mxg_ip peer = ip_of(PEER_V4), other = ip_of("198.18.0.9");
+	struct tcps_if_conf c;
+	struct fake_io *io = calloc(1, sizeof(*io));
+	struct tcps_if *ifc;
+	struct pkt p;
+	enum tcps_drop why;
+	uint16_t rlen;
+	struct tcps_pktinfo pi;
+	uint8_t m[6], want[6];
+
+	(void)state;
+	assert_non_null(io);
+	ops.neigh_learned = on_learned;
+	learned_calls = 0;
+	conf_default(&c);
+	ifc = tcps_if_new(&c, &ops, io, NULL);
+	assert_non_null(ifc);
+	build_arp(&p, BCAST, 1, PEER_V4, OUR_V4, ZERO_MAC);
+	assert_int_equal(tcps_if_input(ifc, p.b, p.len, 1, &why, &rlen, &pi), TCPS_RX_REPLY);
+	assert_int_equal(learned_calls, 1);
+	assert_int_equal(learned_ip.family, 4);
+	assert_memory_equal(learned_ip.a, peer.a, 16);
+	mac_of(PEER_MAC, want);
+	assert_memory_equal(learned_mac, want, 6);
+	mac_of("02:00:00:00:00:09", m);
+	tcps_if_neigh_learn(ifc, &other, m, 2);
+	assert_int_equal(learned_calls, 1);
+	assert_true(tcps_if_neigh_lookup(ifc, &other, 2, m));
+	tcps_if_free(ifc);
+	free(io);
+}
+
 static void test_nobufs(void **state)
 {
 	struct fx *x = fx_new(NULL);
@@ -748,6 +797,7 @@ int main(void)
 		cmocka_unit_test(test_aging_and_refresh),
 		cmocka_unit_test(test_eviction),
 		cmocka_unit_test(test_neigh_learn_api_flushes),
+		cmocka_unit_test(test_neigh_learned_hook),
 		cmocka_unit_test(test_nobufs),
 	};
 

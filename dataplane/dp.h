@@ -17,9 +17,11 @@
 
 #include <rte_common.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include "mxg_addr.h"
 #include "mxg_conf.h"
+#include "tcps.h"
 #include "tcps_net.h"
 
 #define DP_MAX_PORTS 16
@@ -74,7 +76,18 @@ struct dp_worker_stats {
 	uint64_t idle_sleeps; /* adaptive sleeps */
 	uint64_t tx_dropped;  /* frames the TX queue refused */
 	uint64_t rx_multiseg; /* chained mbufs dropped (frame larger than one buffer) */
-	uint64_t l4_unhandled; /* L4 frames with no consumer yet */
+	uint64_t l4_unhandled; /* L4 frames of a protocol nobody consumes (UDP, ...) */
+	uint64_t tcp_no_route; /* TCP output with a source that is none of our ports */
+	uint64_t neigh_relay_full; /* neighbor updates lost: a peer worker's ring was full */
+};
+
+/* A neighbor one worker learned from the wire, relayed to the others (an
+ * ARP reply or NA reaches only the queue RSS gives it, usually queue 0). */
+struct dp_neigh_msg {
+	struct mxg_ip ip;
+	uint8_t mac[6];
+	uint8_t port;   /* index into ifq[]; 24 bytes in all, as rte_ring
+			 * elements must be a multiple of 4 */
 };
 
 struct dp_worker;
@@ -99,6 +112,9 @@ struct dp_worker {
 	struct rte_mempool *pool;
 	unsigned nifq;
 	struct dp_ifq ifq[DP_MAX_PORTS];
+	struct rte_ring *neigh_ring; /* dp_neigh_msg from other workers (MP/SC) */
+	struct tcps_stack *tcp;     /* every TCP connection of this lcore */
+	mxg_tstamp tcp_deadline;
 	struct dp_worker_stats st;
 } __rte_cache_aligned;
 

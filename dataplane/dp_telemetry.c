@@ -5,6 +5,7 @@
  *
  *   /mxgate/ports          port name -> port id, PMD, MAC, addresses
  *   /mxgate/stats          port name -> counters summed over workers
+ *   /mxgate/tcp            TCP counters summed over workers
  *   /mxgate/workers        worker index -> loop counters
  *
  * The callbacks run on the telemetry thread while workers write: they read
@@ -174,8 +175,38 @@ static int cmd_workers(const char *cmd, const char *params, struct rte_tel_data 
 		rte_tel_data_add_dict_u64(sub, "tx_dropped", w->st.tx_dropped);
 		rte_tel_data_add_dict_u64(sub, "rx_multiseg", w->st.rx_multiseg);
 		rte_tel_data_add_dict_u64(sub, "l4_unhandled", w->st.l4_unhandled);
+		rte_tel_data_add_dict_u64(sub, "tcp_no_route", w->st.tcp_no_route);
+		rte_tel_data_add_dict_u64(sub, "neigh_relay_full", w->st.neigh_relay_full);
 		snprintf(name, sizeof(name), "%u", i);
 		rte_tel_data_add_dict_container(d, name, sub, 0);
+	}
+	pthread_mutex_unlock(&tel_lock);
+	return 0;
+}
+
+#define TCP_FIELDS(X)                                                          \
+	X(rx_segs) X(tx_segs) X(rx_bad_csum) X(rx_malformed) X(rx_no_conn) X(rx_paws) \
+	X(rx_out_of_window) X(rx_ooo) X(rx_ooo_drop) X(rx_dup_bytes) X(challenge_acks) \
+	X(challenge_ack_limited) X(rst_sent) X(rst_rcvd) X(syncookies_sent)     \
+	X(syncookies_ok) X(syncookies_bad) X(listen_overflow) X(conn_limit)     \
+	X(mem_limit) X(retransmits) X(rto_fired) X(fast_retransmits)            \
+	X(persist_probes) X(keepalive_probes) X(tx_errors) X(active_opens)      \
+	X(passive_opens) X(conns) X(mem_used)
+
+static int cmd_tcp(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	pthread_mutex_lock(&tel_lock);
+	rte_tel_data_start_dict(d);
+	if (tel_ctx) {
+#define SUM_TCP(f)                                                             \
+	{                                                                      \
+		uint64_t v = 0;                                                \
+		for (unsigned i = 0; i < tel_ctx->nworkers; i++)               \
+			v += tcps_stack_stats(tel_ctx->worker[i].tcp)->f;      \
+		rte_tel_data_add_dict_u64(d, #f, v);                           \
+	}
+		TCP_FIELDS(SUM_TCP)
+#undef SUM_TCP
 	}
 	pthread_mutex_unlock(&tel_lock);
 	return 0;
@@ -190,6 +221,8 @@ void dp_telemetry_init(struct dp_ctx *ctx)
 				   "Ports: id, PMD, MAC, addresses. No parameters");
 	rte_telemetry_register_cmd("/mxgate/stats", cmd_stats,
 				   "Per-port counters and drops by reason. No parameters");
+	rte_telemetry_register_cmd("/mxgate/tcp", cmd_tcp,
+				   "TCP counters summed over workers. No parameters");
 	rte_telemetry_register_cmd("/mxgate/workers", cmd_workers,
 				   "Per-worker loop counters. No parameters");
 }

@@ -14,10 +14,13 @@
  * RX interrupts were not used because net_af_xdp and net_ring lack them in
  * DPDK 22.11 and one policy for every PMD is easier to reason about.
  */
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <string.h>
 
 #include <rte_cycles.h>
+#include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -90,10 +93,67 @@ static void frame_free(void *io, void *h)
 	rte_pktmbuf_free(h);
 }
 
+static void neigh_learned(void *io, const struct mxg_ip *ip, const uint8_t *mac)
+{
+	struct dp_ifq *q = io;
+	struct dp_worker *w = q->w;
+	struct dp_neigh_msg msg = {.ip = *ip, .port = (uint8_t)(q - w->ifq)};
+
+	memcpy(msg.mac, mac, 6);
+	for (unsigned i = 0; i < w->ctx->nworkers; i++) {
+		struct dp_worker *peer = &w->ctx->worker[i];
+
+		if (peer != w && rte_ring_mp_enqueue_elem(peer->neigh_ring, &msg, sizeof(msg)))
+			w->st.neigh_relay_full++;
+	}
+}
+
 static const struct tcps_frame_ops frame_ops = {
 	.alloc = frame_alloc,
 	.send = frame_send,
 	.free = frame_free,
+	.neigh_learned = neigh_learned,
+};
+
+static void neigh_drain(struct dp_worker *w, mxg_tstamp now)
+{
+	struct dp_neigh_msg msg[16];
+	unsigned n = rte_ring_sc_dequeue_burst_elem(w->neigh_ring, msg, sizeof(msg[0]),
+						    RTE_DIM(msg), NULL);
+
+	for (unsigned i = 0; i < n; i++)
+		if (msg[i].port < w->nifq)
+			tcps_if_neigh_learn(w->ifq[msg[i].port].ifc, &msg[i].ip, msg[i].mac, now);
+}
+
+static void copy_seg(uint8_t *l4, uint16_t len, const struct mxg_ip *src,
+		     const struct mxg_ip *dst, void *arg)
+{
+	memcpy(l4, arg, len);
+}
+
+/* tcps_io_ops.output: a segment leaves through the port that owns its
+ * source address (one port per address family and prefix in practice). */
+static int tcp_output(void *io, const struct mxg_ip *src, const struct mxg_ip *dst,
+		      const uint8_t *seg, uint16_t len, mxg_tstamp now)
+{
+	struct dp_worker *w = io;
+
+	for (unsigned i = 0; i < w->nifq; i++) {
+		const struct tcps_if_conf *ic = tcps_if_conf(w->ifq[i].ifc);
+		const struct mxg_prefix *p = src->family == 4 ? &ic->v4 : &ic->v6;
+		bool has = src->family == 4 ? ic->has_v4 : ic->has_v6;
+
+		if (has && !memcmp(p->ip.a, src->a, src->family == 4 ? 4 : 16))
+			return tcps_if_output(w->ifq[i].ifc, src, dst, IPPROTO_TCP, len, copy_seg,
+					      (void *)seg, now);
+	}
+	w->st.tcp_no_route++;
+	return MXG_E_NOENT;
+}
+
+static const struct tcps_io_ops tcp_ops = {
+	.output = tcp_output,
 };
 
 static inline void rx_one(struct dp_ifq *q, struct rte_mbuf *m, mxg_tstamp now,
@@ -116,8 +176,12 @@ static inline void rx_one(struct dp_ifq *q, struct rte_mbuf *m, mxg_tstamp now,
 		tx_enqueue(q, m);
 		return;
 	case TCPS_RX_L4:
-		/* tcpstack's TCP core takes these once it is wired in. */
-		q->w->st.l4_unhandled++;
+		if (likely(pi.l4_proto == IPPROTO_TCP))
+			tcps_stack_input(q->w->tcp, &pi.src, &pi.dst,
+					 rte_pktmbuf_mtod_offset(m, uint8_t *, pi.l4_off), pi.l4_len,
+					 now);
+		else
+			q->w->st.l4_unhandled++;
 		break;
 	default:
 		break;
@@ -130,6 +194,9 @@ unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now)
 	struct rte_mbuf *pkts[DP_MAX_BURST], *fr[DP_MAX_BURST];
 	const uint16_t burst = w->ctx->conf.burst;
 	unsigned total = 0;
+
+	if (unlikely(!rte_ring_empty(w->neigh_ring)))
+		neigh_drain(w, now);
 
 	for (unsigned i = 0; i < w->nifq; i++) {
 		struct dp_ifq *q = &w->ifq[i];
@@ -157,8 +224,14 @@ unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now)
 		}
 		if (got)
 			q->ifc_deadline = tcps_if_deadline(q->ifc);
-		tx_flush(q);
 	}
+	if (total || now >= w->tcp_deadline) {
+		if (now >= w->tcp_deadline)
+			tcps_stack_on_timer(w->tcp, now);
+		w->tcp_deadline = tcps_stack_deadline(w->tcp);
+	}
+	for (unsigned i = 0; i < w->nifq; i++)
+		tx_flush(&w->ifq[i]);
 	return total;
 }
 
@@ -217,6 +290,33 @@ static void ifc_conf(const struct dp_port *p, struct tcps_if_conf *ic)
 	ic->v6_gw = pc->v6_gw;
 }
 
+static int tcp_init(struct dp_ctx *ctx, struct dp_worker *w)
+{
+	struct tcps_stack_conf tc = {0};
+	static const struct mxg_ip any4 = {.family = 4}, any6 = {.family = 6};
+
+	/* ISNs, SYN cookies and the flow hash are only as good as this key. */
+	if (getrandom(tc.secret, sizeof(tc.secret), 0) != sizeof(tc.secret)) {
+		MXG_ERR(COMP, "getrandom: no entropy for the TCP secret");
+		return MXG_E_IO;
+	}
+	tc.mtu = UINT16_MAX;
+	for (unsigned p = 0; p < ctx->nports; p++)
+		tc.mtu = RTE_MIN(tc.mtu, ctx->port[p].conf->mtu);
+	w->tcp = tcps_stack_new(&tc, &tcp_ops, w, NULL);
+	if (!w->tcp) {
+		MXG_ERR(COMP, "worker %u: cannot create the TCP stack", w->idx);
+		return MXG_E_NOMEM;
+	}
+	w->tcp_deadline = tcps_stack_deadline(w->tcp);
+	if (ctx->conf.test_services &&
+	    (tcps_svc_start(w->tcp, &any4) || tcps_svc_start(w->tcp, &any6))) {
+		MXG_ERR(COMP, "worker %u: cannot start the echo/discard test services", w->idx);
+		return MXG_E_NOMEM;
+	}
+	return 0;
+}
+
 int dp_workers_init(struct dp_ctx *ctx)
 {
 	unsigned lcore, idx = 0;
@@ -236,9 +336,18 @@ int dp_workers_init(struct dp_ctx *ctx)
 		w->ctx = ctx;
 		w->pool = ctx->pool;
 	}
+	RTE_BUILD_BUG_ON(sizeof(struct dp_neigh_msg) % 4 != 0);
 	for (unsigned i = 0; i < ctx->nworkers; i++) {
 		struct dp_worker *w = &ctx->worker[i];
+		char name[RTE_RING_NAMESIZE];
 
+		snprintf(name, sizeof(name), "mxg_neigh%u", i);
+		w->neigh_ring = rte_ring_create_elem(name, sizeof(struct dp_neigh_msg), 1024,
+						     (int)rte_socket_id(), RING_F_SC_DEQ);
+		if (!w->neigh_ring) {
+			MXG_ERR(COMP, "worker %u: neighbor ring: %s", i, rte_strerror(rte_errno));
+			return MXG_E_NOMEM;
+		}
 		for (unsigned p = 0; p < ctx->nports; p++) {
 			struct dp_port *port = &ctx->port[p];
 			struct dp_ifq *q = &w->ifq[w->nifq];
@@ -259,6 +368,8 @@ int dp_workers_init(struct dp_ctx *ctx)
 			q->ifc_deadline = tcps_if_deadline(q->ifc);
 			w->nifq++;
 		}
+		if (tcp_init(ctx, w))
+			return MXG_E_NOMEM;
 	}
 	return 0;
 }
@@ -279,6 +390,10 @@ void dp_workers_fini(struct dp_ctx *ctx)
 			q->ifc = NULL;
 		}
 		w->nifq = 0;
+		tcps_stack_free(w->tcp);
+		w->tcp = NULL;
+		rte_ring_free(w->neigh_ring);
+		w->neigh_ring = NULL;
 	}
 	rte_free(ctx->worker);
 	ctx->worker = NULL;

@@ -5,8 +5,8 @@
  *   mxgate-status [--file-prefix PREFIX] [--json]
  *
  * Connects to /var/run/dpdk/PREFIX/dpdk_telemetry.v2 (the same socket
- * dpdk-telemetry.py uses), asks /mxgate/ports, /mxgate/stats and
- * /mxgate/workers, and prints a table, or the raw JSON with --json.
+ * dpdk-telemetry.py uses), asks /mxgate/ports, /mxgate/stats,
+ * /mxgate/workers and /mxgate/tcp, and prints a table, or the raw JSON with --json.
  * Exit codes: 0, 1 if the dataplane cannot be reached, 2 on usage errors.
  */
 #include <errno.h>
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	};
 	const char *prefix = "mxgate";
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	json_t *ports, *stats, *workers, *v;
+	json_t *ports, *stats, *workers, *tcp, *v;
 	char hello[1024];
 	const char *k;
 	bool raw = false;
@@ -104,14 +104,15 @@ int main(int argc, char **argv)
 	ports = ask(fd, "/mxgate/ports");
 	stats = ask(fd, "/mxgate/stats");
 	workers = ask(fd, "/mxgate/workers");
+	tcp = ask(fd, "/mxgate/tcp");
 	close(fd);
-	if (!ports || !stats || !workers) {
+	if (!ports || !stats || !workers || !tcp) {
 		fprintf(stderr, "mxgate-status: unexpected reply from the dataplane\n");
 		return 1;
 	}
 	if (raw) {
-		json_t *all = json_pack("{sOsOsO}", "ports", ports, "stats", stats, "workers",
-					workers);
+		json_t *all = json_pack("{sOsOsOsO}", "ports", ports, "stats", stats, "workers",
+					workers, "tcp", tcp);
 
 		json_dumpf(all, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		printf("\n");
@@ -130,6 +131,14 @@ int main(int argc, char **argv)
 			       json_integer_value(json_object_get(v, "tx_dropped")));
 		}
 	}
+	if (!raw) {
+		printf("tcp");
+		json_object_foreach(tcp, k, v)
+			if (json_integer_value(v))
+				printf("  %s %" JSON_INTEGER_FORMAT, k, json_integer_value(v));
+		printf("\n");
+	}
+	json_decref(tcp);
 	json_decref(ports);
 	json_decref(stats);
 	json_decref(workers);

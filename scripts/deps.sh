@@ -13,7 +13,7 @@ PKGS="
   libjemalloc-dev libpq-dev libssl-dev openssl
   libarchive-dev libmagic-dev libpcre2-dev zlib1g-dev
   libevent-dev libjansson-dev libc-ares-dev libldap-dev
-  libcmocka-dev libpcap-dev
+  libcmocka-dev libpcap-dev libcurl4-openssl-dev
   postgresql
   python3 python3-pytest python3-matplotlib python3-scapy
   iproute2 iputils-ping ethtool procps psmisc kmod

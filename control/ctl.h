@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctl.h - the state of one mxgate-control process, shared by its modules.
+ *
+ * One event loop (libevent) owns everything: the HTTPS API (ctl_http.c,
+ * ctl_api_*.c), the asynchronous PostgreSQL connection (ctl_db.c) and the
+ * timers (heartbeat, maintenance). No threads, hence no locks.
+ */
+#ifndef CTL_H
+#define CTL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define CTL_VERSION "0.1.0"
+#define CTL_TOKEN_HASH_LEN 32 /* SHA-256 */
+
+struct event_base;
+struct event;
+struct ctl_db;
+struct ctl_http;
+
+/* The [control] section of the configuration file (ctl_conf.c). */
+struct ctl_conf {
+	char state_dir[PATH_MAX]; /* state_dir: pgdata, run, tls, admin.token */
+	bool internal;            /* database = internal */
+	char *dsn;                /* external DSN (secret: never logged); NULL if internal */
+	char api_host[256];       /* api_listen address part (IPv6 without []) */
+	unsigned api_port;        /* api_listen port */
+	char tls_cert[PATH_MAX];  /* "" = generated in state_dir/tls */
+	char tls_key[PATH_MAX];
+	int log_level;            /* mxg_log_level */
+	unsigned pg_port;         /* internal cluster's socket port (.s.PGSQL.N) */
+	char user[64];            /* unprivileged user for PostgreSQL and for us */
+	char node_name[64];       /* this node's name in the nodes table */
+	unsigned start_timeout;   /* seconds to wait for the database at start */
+};
+
+/* The process. Fields written only from the event loop. */
+struct ctl {
+	struct ctl_conf conf;
+	char conninfo[PATH_MAX + 256]; /* libpq conninfo (may hold a password) */
+	struct event_base *base;
+	struct ctl_db *db;             /* runtime connection */
+	struct ctl_http *http;         /* HTTPS API */
+	uint8_t (*tokens)[CTL_TOKEN_HASH_LEN]; /* admin token hashes (cache) */
+	size_t ntokens;
+	int64_t policy_version;        /* last seen (NOTIFY or query) */
+	time_t started;
+	struct event *ev_timer;        /* heartbeat + maintenance */
+	unsigned ticks;                /* heartbeat count */
+	bool token_refresh_busy;       /* a token reload query is in flight */
+	bool ready;                    /* "ready" printed (first connection up) */
+};
+
+#endif

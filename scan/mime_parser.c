@@ -1102,7 +1102,7 @@ static void header_line(struct mime_parser *p, const uint8_t *l, size_t n, const
 	bool close;
 	struct frame *m;
 
-	if (memchr(l, '\0', n))
+	if (n && memchr(l, '\0', n)) /* l may be NULL when n is 0 */
 		anomaly(p, &f->part, MIME_ANOM_NUL);
 	m = match_boundary(p, l, n, &close);
 	if (m) {

@@ -1,0 +1,993 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * scan_url.c - URL extraction and normalisation (see scan_url.h).
+ *
+ * STREAMING
+ *	Same window scheme as scan_dlp.c: win[0] is the context byte, the
+ *	window carries 2 * max_len + 64 bytes between passes, a pass runs
+ *	every URL_CHUNK new bytes and takes the candidates ending in
+ *	(done, limit], limit being max_len + 32 bytes before the window's end
+ *	(so a URL and the " [.] " look-ahead are complete when counted).
+ *	A URL longer than max_len is cut there and flagged.
+ *
+ * WHY NO LIBIDN / PSL
+ *	Neither is in the dependency list; reputation lookups need a stable
+ *	key more than a perfect one. Hosts are punycoded label by label after
+ *	ASCII lowercasing only, and the registrable domain is a documented
+ *	guess (scan_url_domain()).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mxg_err.h"
+#include "scan_url.h"
+
+#define URL_CHUNK 4096
+#define URL_HARD_MAX 4096
+
+struct entry {
+	struct scan_url_entry e;
+	uint64_t hash;
+	char *buf; /* url \0 host \0 domain \0 */
+};
+
+struct scan_url {
+	const struct mxg_mem *mem;
+	struct scan_url_limits lim;
+	struct entry *v;
+	size_t n, cap;
+	uint32_t dropped;
+	/* text window */
+	uint8_t *win;
+	size_t wcap, wn, carry;
+	uint64_t base, done, lo, hi;
+};
+
+/* ---- character helpers ---- */
+
+static inline bool is_alpha(uint8_t c)
+{
+	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+static inline bool is_digit(uint8_t c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline bool is_alnum(uint8_t c)
+{
+	return is_alpha(c) || is_digit(c);
+}
+
+static inline uint8_t lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
+}
+
+static int hexval(uint8_t c)
+{
+	if (is_digit(c))
+		return c - '0';
+	c = lower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static bool is_unreserved(uint8_t c)
+{
+	return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* Ends a URL in text. */
+static bool is_stop(uint8_t c)
+{
+	return c <= 0x20 || c == '"' || c == '<' || c == '>' || c == '`' || c == 0x7f;
+}
+
+/* Compares case-insensitively; '*' in |pat| matches '*' only. */
+static bool ci_prefix(const uint8_t *p, size_t n, const char *pat)
+{
+	size_t k = strlen(pat);
+
+	if (n < k)
+		return false;
+	for (size_t i = 0; i < k; i++)
+		if (lower(p[i]) != (uint8_t)pat[i])
+			return false;
+	return true;
+}
+
+/* Defanged dot at |p|: "[.]", "(.)", "{.}", "[dot]", "(dot)", "{dot}";
+ * returns its length or 0. */
+static size_t defanged_dot(const uint8_t *p, size_t n)
+{
+	static const char *const f[] = { "[.]", "(.)", "{.}", "[dot]", "(dot)", "{dot}" };
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (ci_prefix(p, n, f[i]))
+			return strlen(f[i]);
+	return 0;
+}
+
+/* ---- punycode (RFC 3492 section 6.3), one label ---- */
+
+static char pc_digit(uint32_t d)
+{
+	return (char)(d < 26 ? 'a' + d : '0' + (d - 26));
+}
+
+static uint32_t pc_adapt(uint32_t delta, uint32_t np, bool first)
+{
+	uint32_t k = 0;
+
+	delta = first ? delta / 700 : delta / 2;
+	delta += delta / np;
+	while (delta > ((36 - 1) * 26) / 2) {
+		delta /= 36 - 1;
+		k += 36;
+	}
+	return k + (36 * delta) / (delta + 38);
+}
+
+/* Encodes code points |cp| (|n|) as "xn--..." into |out|; returns length
+ * or -1 when it does not fit. */
+static int punycode(const uint32_t *cp, size_t n, char *out, size_t cap)
+{
+	uint32_t nn = 128, delta = 0, bias = 72, h, b = 0;
+	size_t o = 4;
+
+	if (cap < 5)
+		return -1;
+	memcpy(out, "xn--", 4);
+	for (size_t i = 0; i < n; i++)
+		if (cp[i] < 0x80) {
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = (char)lower((uint8_t)cp[i]);
+			b++;
+		}
+	h = b;
+	if (b > 0) {
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = '-';
+	}
+	while (h < n) {
+		uint32_t m = UINT32_MAX;
+
+		for (size_t i = 0; i < n; i++)
+			if (cp[i] >= nn && cp[i] < m)
+				m = cp[i];
+		if ((uint64_t)(m - nn) * (h + 1) + delta > UINT32_MAX / 2)
+			return -1;
+		delta += (m - nn) * (h + 1);
+		nn = m;
+		for (size_t i = 0; i < n; i++) {
+			if (cp[i] < nn)
+				delta++;
+			if (cp[i] == nn) {
+				uint32_t q = delta;
+
+				for (uint32_t k = 36;; k += 36) {
+					uint32_t t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias;
+
+					if (q < t)
+						break;
+					if (o + 1 >= cap)
+						return -1;
+					out[o++] = pc_digit(t + (q - t) % (36 - t));
+					q = (q - t) / (36 - t);
+				}
+				if (o + 1 >= cap)
+					return -1;
+				out[o++] = pc_digit(q);
+				bias = pc_adapt(delta, h + 1, h == b);
+				delta = 0;
+				h++;
+			}
+		}
+		delta++;
+		nn++;
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* Decodes one UTF-8 sequence; returns its length, 0 when invalid. */
+static size_t utf8_dec(const uint8_t *p, size_t n, uint32_t *cp)
+{
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if ((p[0] & 0xe0) == 0xc0 && n >= 2 && (p[1] & 0xc0) == 0x80) {
+		*cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+		return *cp >= 0x80 ? 2 : 0;
+	}
+	if ((p[0] & 0xf0) == 0xe0 && n >= 3 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+		*cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+		return *cp >= 0x800 && (*cp < 0xd800 || *cp > 0xdfff) ? 3 : 0;
+	}
+	if ((p[0] & 0xf8) == 0xf0 && n >= 4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+	    (p[3] & 0xc0) == 0x80) {
+		*cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
+		      (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+		return *cp >= 0x10000 && *cp <= 0x10ffff ? 4 : 0;
+	}
+	return 0;
+}
+
+/* ---- host ---- */
+
+/* WHATWG IPv4 number: 0x hex, leading 0 octal, else decimal. */
+static bool ipv4_part(const char *s, size_t n, uint64_t *v)
+{
+	unsigned base = 10;
+
+	*v = 0;
+	if (n == 0)
+		return false;
+	if (n >= 2 && s[0] == '0' && (s[1] | 0x20) == 'x') {
+		base = 16;
+		s += 2;
+		n -= 2;
+	} else if (n >= 2 && s[0] == '0') {
+		base = 8;
+		s++;
+		n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int d = hexval((uint8_t)s[i]);
+
+		if (d < 0 || (unsigned)d >= base || *v > 0xffffffffull)
+			return false;
+		*v = *v * base + (unsigned)d;
+	}
+	return *v <= 0xffffffffull;
+}
+
+/* Host of the form "a.b.c.d", "0x7f.1", "3232235777"... into dotted quad.
+ * Returns 1 when IPv4, 0 when not numeric, -1 when numeric but invalid. */
+static int ipv4_norm(char *h, size_t cap)
+{
+	uint64_t part[4], v;
+	size_t np = 0, n = strlen(h);
+	const char *s = h, *last;
+	uint64_t addr;
+
+	if (n == 0)
+		return 0;
+	last = strrchr(h, '.');
+	last = last ? last + 1 : h;
+	/* numeric last label decides (WHATWG "ends in a number") */
+	if (!(ipv4_part(last, strlen(last), &v) ||
+	      (last[0] == '0' && (last[1] | 0x20) == 'x' && last[2] == '\0')))
+		return 0;
+	while (*s != '\0') {
+		const char *dot = strchr(s, '.');
+		size_t l = dot ? (size_t)(dot - s) : strlen(s);
+
+		if (np == 4 || !ipv4_part(s, l, &part[np]))
+			return -1;
+		np++;
+		if (dot == NULL)
+			break;
+		s = dot + 1;
+	}
+	for (size_t i = 0; i + 1 < np; i++)
+		if (part[i] > 255)
+			return -1;
+	if (part[np - 1] >= (1ull << (8 * (5 - np))))
+		return -1;
+	addr = part[np - 1];
+	for (size_t i = 0; i + 1 < np; i++)
+		addr |= part[i] << (8 * (3 - i));
+	snprintf(h, cap, "%u.%u.%u.%u", (unsigned)(addr >> 24) & 255, (unsigned)(addr >> 16) & 255,
+		 (unsigned)(addr >> 8) & 255, (unsigned)addr & 255);
+	return 1;
+}
+
+/* Normalises host [p, p+n) into |out|; returns its length or -1. */
+static int host_norm(const uint8_t *p, size_t n, char *out, size_t cap, uint32_t *flags)
+{
+	uint8_t h[512];
+	size_t hn = 0, o = 0;
+	char orig[512];
+
+	if (n == 0 || n >= sizeof(h))
+		return -1;
+	/* percent-decode, map ideographic full stops, lowercase */
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+
+		if (c == '%' && i + 2 < n + 0 && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+			c = (uint8_t)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+			i += 2;
+			*flags |= SCAN_URLF_PCT_HOST;
+		} else if (n - i >= 3 && ((c == 0xe3 && p[i + 1] == 0x80 && p[i + 2] == 0x82) ||
+					  (c == 0xef && p[i + 1] == 0xbc && p[i + 2] == 0x8e) ||
+					  (c == 0xef && p[i + 1] == 0xbd && p[i + 2] == 0xa1))) {
+			c = '.';
+			i += 2;
+		}
+		h[hn++] = lower(c);
+	}
+	while (hn > 0 && h[hn - 1] == '.')
+		hn--;
+	if (hn == 0)
+		return -1;
+	for (size_t i = 0; i < hn; i++) {
+		uint8_t c = h[i];
+
+		if (c < 0x80 && !is_alnum(c) && c != '-' && c != '.' && c != '_')
+			return -1;
+	}
+	/* label by label: ASCII copied, others punycoded */
+	for (size_t i = 0; i < hn;) {
+		size_t j = i;
+		bool ascii = true;
+
+		while (j < hn && h[j] != '.') {
+			ascii = ascii && h[j] < 0x80;
+			j++;
+		}
+		if (j == i)
+			return -1; /* empty label */
+		if (ascii) {
+			if (o + (j - i) + 1 >= cap)
+				return -1;
+			memcpy(out + o, h + i, j - i);
+			o += j - i;
+		} else {
+			uint32_t cp[256];
+			size_t ncp = 0;
+			int r;
+
+			for (size_t k = i; k < j;) {
+				size_t l = utf8_dec(h + k, j - k, &cp[ncp]);
+
+				if (l == 0 || ncp + 1 >= sizeof(cp) / sizeof(cp[0]))
+					return -1;
+				ncp++;
+				k += l;
+			}
+			r = punycode(cp, ncp, out + o, cap - o);
+			if (r < 0)
+				return -1;
+			o += (size_t)r;
+			*flags |= SCAN_URLF_IDN;
+		}
+		if (j < hn) {
+			if (o + 2 >= cap)
+				return -1;
+			out[o++] = '.';
+		}
+		i = j + 1;
+	}
+	out[o] = '\0';
+	snprintf(orig, sizeof(orig), "%s", out);
+	switch (ipv4_norm(out, cap)) {
+	case -1:
+		return -1;
+	case 1:
+		*flags |= SCAN_URLF_IP;
+		if (strcmp(orig, out) != 0)
+			*flags |= SCAN_URLF_NUMERIC_IP;
+		return (int)strlen(out);
+	}
+	return (int)o;
+}
+
+/* ---- path ---- */
+
+/* Appends [p, p+n) percent-normalised to |o|; '\' as '/' when |path|. */
+static bool pct_norm(const uint8_t *p, size_t n, bool path, char *out, size_t cap, size_t *o)
+{
+	static const char hx[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+
+		if (*o + 4 >= cap)
+			return false;
+		if (c == '%' && i + 2 < n + 0 && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+			uint8_t d = (uint8_t)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+
+			if (is_unreserved(d)) {
+				out[(*o)++] = (char)d;
+			} else {
+				out[(*o)++] = '%';
+				out[(*o)++] = hx[d >> 4];
+				out[(*o)++] = hx[d & 15];
+			}
+			i += 2;
+		} else if (c == '\\' && path) {
+			out[(*o)++] = '/';
+		} else if (c <= 0x20 || c >= 0x7f || c == '"' || c == '<' || c == '>' || c == '%' ||
+			   c == '`' || c == '{' || c == '}' || c == '|' || c == '^' || c == '\\') {
+			out[(*o)++] = '%';
+			out[(*o)++] = hx[c >> 4];
+			out[(*o)++] = hx[c & 15];
+		} else {
+			out[(*o)++] = (char)c;
+		}
+	}
+	return true;
+}
+
+/* RFC 3986 5.2.4 on the NUL-terminated path |p| (starts with '/'), in place. */
+static void remove_dots(char *p)
+{
+	char *in = p, *o = p;
+
+	while (*in != '\0') {
+		char *seg = in + 1;
+		size_t l = strcspn(seg, "/");
+
+		if ((l == 1 && seg[0] == '.') || (l == 2 && seg[0] == '.' && seg[1] == '.')) {
+			if (l == 2)
+				while (o > p && *--o != '/')
+					;
+			in = seg + l;
+			if (*in == '\0')
+				*o++ = '/';
+			continue;
+		}
+		memmove(o, in, l + 1);
+		o += l + 1;
+		in = seg + l;
+	}
+	*o = '\0';
+	if (o == p) {
+		p[0] = '/';
+		p[1] = '\0';
+	}
+}
+
+/* ---- normalisation ---- */
+
+int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t *flagsp)
+{
+	uint8_t t[URL_HARD_MAX + 16];
+	char host[600], path[URL_HARD_MAX * 3 + 8];
+	size_t tn = 0, i, a, ae, hs, he, o = 0, po = 0;
+	uint32_t flags = 0;
+	const char *scheme;
+	unsigned dport, port = 0;
+	int hl;
+
+	if (n > URL_HARD_MAX) {
+		n = URL_HARD_MAX;
+		flags |= SCAN_URLF_TRUNCATED;
+	}
+	/* trim, drop tab/CR/LF, undo defanging */
+	while (n > 0 && (uint8_t)in[0] <= 0x20)
+		in++, n--;
+	while (n > 0 && (uint8_t)in[n - 1] <= 0x20)
+		n--;
+	for (i = 0; i < n;) {
+		const uint8_t *p = (const uint8_t *)in + i;
+		size_t l, sp = 0;
+
+		if (*p == '\t' || *p == '\r' || *p == '\n') {
+			i++;
+			continue;
+		}
+		while (i + sp < n && p[sp] == ' ')
+			sp++;
+		if ((l = defanged_dot(p + sp, n - i - sp)) > 0) {
+			size_t sp2 = 0;
+
+			while (i + sp + l + sp2 < n && p[sp + l + sp2] == ' ')
+				sp2++;
+			t[tn++] = '.';
+			i += sp + l + sp2;
+			flags |= SCAN_URLF_DEFANGED;
+			continue;
+		}
+		if (ci_prefix(p, n - i, "[://]")) {
+			memcpy(t + tn, "://", 3);
+			tn += 3;
+			i += 5;
+			flags |= SCAN_URLF_DEFANGED;
+			continue;
+		}
+		if (ci_prefix(p, n - i, "[:]")) {
+			t[tn++] = ':';
+			i += 3;
+			flags |= SCAN_URLF_DEFANGED;
+			continue;
+		}
+		if (ci_prefix(p, n - i, "[/]")) {
+			t[tn++] = '/';
+			i += 3;
+			flags |= SCAN_URLF_DEFANGED;
+			continue;
+		}
+		t[tn++] = *p;
+		i++;
+	}
+	/* scheme */
+	if (ci_prefix(t, tn, "https:") || ci_prefix(t, tn, "hxxps:") || ci_prefix(t, tn, "h**ps:") ||
+	    ci_prefix(t, tn, "httpx:")) {
+		scheme = "https";
+		dport = 443;
+		i = 6;
+	} else if (ci_prefix(t, tn, "http:") || ci_prefix(t, tn, "hxxp:") || ci_prefix(t, tn, "h**p:") ||
+		   ci_prefix(t, tn, "hxtp:") || ci_prefix(t, tn, "htxp:")) {
+		scheme = "http";
+		dport = 80;
+		i = 5;
+	} else if (ci_prefix(t, tn, "ftp:") || ci_prefix(t, tn, "fxp:")) {
+		scheme = "ftp";
+		dport = 21;
+		i = 4;
+	} else if (ci_prefix(t, tn, "www.")) {
+		scheme = "http";
+		dport = 80;
+		i = 0;
+		flags |= SCAN_URLF_NO_SCHEME;
+	} else {
+		return -1;
+	}
+	if (i > 0 && !ci_prefix(t, tn, scheme))
+		flags |= SCAN_URLF_DEFANGED;
+	if (i > 0 && (i >= tn || (t[i] != '/' && t[i] != '\\')))
+		return -1; /* "http:foo" is relative */
+	while (i < tn && (t[i] == '/' || t[i] == '\\'))
+		i++;
+	/* authority */
+	a = i;
+	while (i < tn && t[i] != '/' && t[i] != '\\' && t[i] != '?' && t[i] != '#')
+		i++;
+	ae = i;
+	hs = a;
+	for (size_t k = a; k < ae; k++)
+		if (t[k] == '@')
+			hs = k + 1;
+	if (hs != a)
+		flags |= SCAN_URLF_USERINFO;
+	he = ae;
+	if (hs < ae && t[hs] == '[') {
+		/* IPv6 literal: kept lowercase, brackets in the URL only */
+		size_t k = hs + 1;
+
+		while (k < ae && t[k] != ']')
+			k++;
+		if (k >= ae || k - hs - 1 >= sizeof(host) - 1 || k == hs + 1)
+			return -1;
+		for (size_t q = hs + 1; q < k; q++) {
+			if (!(hexval(t[q]) >= 0 || t[q] == ':' || t[q] == '.'))
+				return -1;
+			host[q - hs - 1] = (char)lower(t[q]);
+		}
+		host[k - hs - 1] = '\0';
+		hl = (int)(k - hs - 1);
+		flags |= SCAN_URLF_IP;
+		he = k + 1;
+	} else {
+		for (size_t k = ae; k > hs; k--)
+			if (t[k - 1] == ':') {
+				he = k - 1;
+				break;
+			}
+		hl = host_norm(t + hs, he - hs, host, sizeof(host), &flags);
+		if (hl < 0)
+			return -1;
+	}
+	if (he < ae) {
+		if (t[he] != ':')
+			return -1;
+		for (size_t k = he + 1; k < ae; k++) {
+			if (!is_digit(t[k]) || port > 65535)
+				return -1;
+			port = port * 10 + (unsigned)(t[k] - '0');
+		}
+		if (port > 65535)
+			return -1;
+		if (he + 1 == ae)
+			port = 0; /* "host:" */
+	}
+	if (port == dport)
+		port = 0;
+	if (port != 0)
+		flags |= SCAN_URLF_PORT;
+	/* path and query; fragment dropped */
+	{
+		size_t ps = ae, pe, qs, qe;
+
+		pe = ps;
+		while (pe < tn && t[pe] != '?' && t[pe] != '#')
+			pe++;
+		path[po++] = '/';
+		if (pe > ps && (t[ps] == '/' || t[ps] == '\\'))
+			ps++;
+		if (!pct_norm(t + ps, pe - ps, true, path, sizeof(path) - 1, &po))
+			return -2;
+		path[po] = '\0';
+		remove_dots(path);
+		po = strlen(path);
+		qs = pe;
+		qe = qs;
+		while (qe < tn && t[qe] != '#')
+			qe++;
+		if (qe > qs && !pct_norm(t + qs, qe - qs, false, path, sizeof(path) - 1, &po))
+			return -2;
+		path[po] = '\0';
+	}
+	if (port != 0)
+		o = (size_t)snprintf(out, cap, "%s://%s%s%s:%u%s", scheme,
+				     (flags & SCAN_URLF_IP) && strchr(host, ':') ? "[" : "", host,
+				     (flags & SCAN_URLF_IP) && strchr(host, ':') ? "]" : "", port, path);
+	else
+		o = (size_t)snprintf(out, cap, "%s://%s%s%s%s", scheme,
+				     (flags & SCAN_URLF_IP) && strchr(host, ':') ? "[" : "", host,
+				     (flags & SCAN_URLF_IP) && strchr(host, ':') ? "]" : "", path);
+	if (o >= cap)
+		return -2;
+	if (flagsp != NULL)
+		*flagsp = flags;
+	return (int)o;
+}
+
+/* Host of a normalised URL (after "://", up to ':' or '/'; IPv6 unbracketed). */
+static size_t url_host(const char *url, char *out, size_t cap)
+{
+	const char *h = strstr(url, "://") + 3, *e;
+	size_t n;
+
+	if (*h == '[') {
+		h++;
+		e = strchr(h, ']');
+	} else {
+		e = h + strcspn(h, ":/");
+	}
+	n = (size_t)(e - h);
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, h, n);
+	out[n] = '\0';
+	return n;
+}
+
+size_t scan_url_domain(const char *host, char *out, size_t cap)
+{
+	static const char *const sld[] = {
+		"co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go", "gv", "mil",
+		"nic", "ltd", "plc", "sch", "gob", "gouv", "nom", "lg", "ed", "gr", "info", "biz",
+	};
+	const char *p[3] = { NULL, NULL, NULL }; /* starts of the last three labels */
+	size_t n = strlen(host);
+	const char *d = host;
+	bool ip = true;
+
+	for (size_t i = 0; i < n; i++)
+		if (!is_digit((uint8_t)host[i]) && host[i] != '.')
+			ip = false;
+	if (!ip && strchr(host, ':') == NULL) {
+		int labels = 1;
+
+		p[0] = host;
+		for (const char *s = host; *s; s++)
+			if (*s == '.') {
+				p[2] = p[1];
+				p[1] = p[0];
+				p[0] = s + 1;
+				labels++;
+			}
+		/* p[0] tld, p[1] sld.tld, p[2] third.sld.tld */
+		if (labels >= 2) {
+			size_t tl = strlen(p[0]);
+			size_t sl = (size_t)(p[0] - 1 - p[1]);
+
+			d = p[1];
+			if (tl == 2 && labels >= 3 && p[2] != NULL)
+				for (size_t i = 0; i < sizeof(sld) / sizeof(sld[0]); i++)
+					if (strlen(sld[i]) == sl && strncmp(p[1], sld[i], sl) == 0)
+						d = p[2];
+			if (labels >= 3 && p[2] == NULL)
+				d = host;
+		}
+	}
+	return (size_t)snprintf(out, cap, "%s", d);
+}
+
+/* ---- the set ---- */
+
+static uint64_t fnv(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
+	return h;
+}
+
+static int add_norm(struct scan_url *u, const char *url, uint32_t flags)
+{
+	uint64_t h = fnv(url);
+	char host[600], dom[600];
+	size_t ul, hl, dl;
+	struct entry *e;
+	const char *pc;
+
+	for (size_t i = 0; i < u->n; i++)
+		if (u->v[i].hash == h && strcmp(u->v[i].e.url, url) == 0) {
+			u->v[i].e.count++;
+			u->v[i].e.flags |= flags;
+			return 0;
+		}
+	if (u->n >= u->lim.max_urls) {
+		u->dropped++;
+		return 0;
+	}
+	if (u->n == u->cap) {
+		size_t cap = u->cap ? u->cap * 2 : 16;
+
+		e = mxg_realloc(u->mem, u->v, cap * sizeof(*e));
+		if (e == NULL)
+			return MXG_E_NOMEM;
+		u->v = e;
+		u->cap = cap;
+	}
+	ul = strlen(url);
+	hl = url_host(url, host, sizeof(host));
+	dl = scan_url_domain(host, dom, sizeof(dom));
+	e = &u->v[u->n];
+	e->buf = mxg_malloc(u->mem, ul + hl + dl + 3);
+	if (e->buf == NULL)
+		return MXG_E_NOMEM;
+	memcpy(e->buf, url, ul + 1);
+	memcpy(e->buf + ul + 1, host, hl + 1);
+	memcpy(e->buf + ul + hl + 2, dom, dl + 1);
+	e->hash = h;
+	e->e = (struct scan_url_entry){
+		.url = e->buf, .host = e->buf + ul + 1, .domain = e->buf + ul + hl + 2,
+		.flags = flags, .count = 1,
+	};
+	/* explicit port: after the host */
+	pc = strstr(url, "://") + 3;
+	pc += *pc == '[' ? strcspn(pc, "]") + 1 : strcspn(pc, ":/");
+	if (*pc == ':')
+		e->e.port = (uint16_t)strtoul(pc + 1, NULL, 10);
+	u->n++;
+	return 1;
+}
+
+int scan_url_add(struct scan_url *u, const char *url, size_t n, uint32_t flags)
+{
+	char out[URL_HARD_MAX * 3 + 700];
+	uint32_t f = 0;
+	int r;
+
+	if (n > u->lim.max_len) {
+		n = u->lim.max_len;
+		flags |= SCAN_URLF_TRUNCATED;
+	}
+	r = scan_url_normalize(url, n, out, sizeof(out), &f);
+	if (r < 0)
+		return 0;
+	return add_norm(u, out, f | flags);
+}
+
+struct scan_url *scan_url_new(const struct mxg_mem *mem, const struct scan_url_limits *limits)
+{
+	struct scan_url *u;
+
+	if (mem == NULL)
+		mem = mxg_mem_default();
+	u = mxg_calloc(mem, 1, sizeof(*u));
+	if (u == NULL)
+		return NULL;
+	u->mem = mem;
+	u->lim.max_urls = 512;
+	u->lim.max_len = 2048;
+	if (limits != NULL)
+		u->lim = *limits;
+	if (u->lim.max_len == 0 || u->lim.max_len > URL_HARD_MAX)
+		u->lim.max_len = URL_HARD_MAX;
+	u->carry = 2 * (size_t)u->lim.max_len + 64;
+	u->wcap = 1 + u->carry + URL_CHUNK;
+	u->win = mxg_malloc(mem, u->wcap);
+	if (u->win == NULL) {
+		mxg_free(mem, u);
+		return NULL;
+	}
+	scan_url_reset(u);
+	return u;
+}
+
+void scan_url_free(struct scan_url *u)
+{
+	if (u == NULL)
+		return;
+	for (size_t i = 0; i < u->n; i++)
+		mxg_free(u->mem, u->v[i].buf);
+	mxg_free(u->mem, u->v);
+	mxg_free(u->mem, u->win);
+	mxg_free(u->mem, u);
+}
+
+void scan_url_reset(struct scan_url *u)
+{
+	for (size_t i = 0; i < u->n; i++)
+		mxg_free(u->mem, u->v[i].buf);
+	u->n = 0;
+	u->dropped = 0;
+	u->win[0] = 0;
+	u->wn = 1;
+	u->base = u->done = 0;
+}
+
+size_t scan_url_count(const struct scan_url *u)
+{
+	return u->n;
+}
+
+const struct scan_url_entry *scan_url_get(const struct scan_url *u, size_t i)
+{
+	return i < u->n ? &u->v[i].e : NULL;
+}
+
+uint32_t scan_url_dropped(const struct scan_url *u)
+{
+	return u->dropped;
+}
+
+/* ---- text extraction ---- */
+
+/* Length of a scheme start at |p| ("http://", "hxxps[:]//", "www."), 0 if none. */
+static size_t scheme_at(const uint8_t *p, size_t n)
+{
+	static const char *const sch[] = { "https", "http", "hxxps", "hxxp", "h**ps", "h**p",
+					   "ftp", "fxp" };
+	static const char *const sep[] = { "://", "[:]//", "[://]", ":\\\\" };
+
+	for (size_t i = 0; i < sizeof(sch) / sizeof(sch[0]); i++) {
+		size_t l = strlen(sch[i]);
+
+		if (!ci_prefix(p, n, sch[i]))
+			continue;
+		for (size_t k = 0; k < sizeof(sep) / sizeof(sep[0]); k++)
+			if (ci_prefix(p + l, n - l, sep[k]))
+				return l + strlen(sep[k]);
+	}
+	if (ci_prefix(p, n, "www.") && n > 4 && is_alnum(p[4]))
+		return 4;
+	if (ci_prefix(p, n, "www[.]") || ci_prefix(p, n, "www(.)"))
+		return 6;
+	return 0;
+}
+
+/* Finds the end of a URL starting at |s| (scheme length |sl|). */
+static size_t url_end(const uint8_t *w, size_t n, size_t s, size_t sl, size_t maxlen)
+{
+	size_t e = s + sl, lim = s + maxlen < n ? s + maxlen : n;
+	int par = 0, brk = 0, brc = 0;
+
+	while (e < lim) {
+		uint8_t c = w[e];
+
+		if (c == ' ') {
+			/* "example [.] com" */
+			size_t k = e;
+
+			while (k < lim && w[k] == ' ')
+				k++;
+			if (k < lim && defanged_dot(w + k, lim - k) > 0) {
+				size_t l = defanged_dot(w + k, lim - k);
+
+				k += l;
+				while (k < lim && w[k] == ' ')
+					k++;
+				if (k < lim && is_alnum(w[k])) {
+					e = k;
+					continue;
+				}
+			}
+			break;
+		}
+		if (is_stop(c))
+			break;
+		par += c == '(' ? 1 : c == ')' ? -1 : 0;
+		brk += c == '[' ? 1 : c == ']' ? -1 : 0;
+		brc += c == '{' ? 1 : c == '}' ? -1 : 0;
+		e++;
+	}
+	/* trailing punctuation and unbalanced closers */
+	while (e > s + sl) {
+		uint8_t c = w[e - 1];
+
+		if (strchr(".,;:!?'*", c) != NULL) {
+			e--;
+		} else if (c == ')' && par < 0) {
+			par++;
+			e--;
+		} else if (c == ']' && brk < 0) {
+			brk++;
+			e--;
+		} else if (c == '}' && brc < 0) {
+			brc++;
+			e--;
+		} else {
+			break;
+		}
+	}
+	return e;
+}
+
+static int pass(struct scan_url *u, bool final)
+{
+	const uint8_t *w = u->win;
+	size_t n = u->wn;
+	uint64_t end = u->base + (n - 1);
+	size_t margin = u->lim.max_len + 32;
+
+	u->lo = u->done;
+	u->hi = final ? end : (end > margin ? end - margin : 0);
+	if (u->hi <= u->lo)
+		return 0;
+	for (size_t i = 1; i < n;) {
+		size_t sl, e;
+		uint64_t aend;
+
+		if (is_alnum(w[i - 1]) || w[i - 1] == '.' || w[i - 1] == '/' || w[i - 1] == '@' ||
+		    (sl = scheme_at(w + i, n - i)) == 0) {
+			i++;
+			continue;
+		}
+		e = url_end(w, n, i, sl, u->lim.max_len);
+		aend = u->base + e - 1;
+		if (aend > u->lo && aend <= u->hi && e > i + sl) {
+			uint32_t f = SCAN_URLF_TEXT;
+			int rc;
+
+			if (e - i >= u->lim.max_len)
+				f |= SCAN_URLF_TRUNCATED;
+			rc = scan_url_add(u, (const char *)w + i, e - i, f);
+			if (rc < 0)
+				return rc;
+		}
+		i = e > i ? e : i + 1;
+	}
+	u->done = u->hi;
+	return 0;
+}
+
+int scan_url_feed(struct scan_url *u, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		size_t room = u->wcap - u->wn;
+		size_t k = n < room ? n : room;
+
+		memcpy(u->win + u->wn, p, k);
+		u->wn += k;
+		p += k;
+		n -= k;
+		if (u->wn == u->wcap) {
+			size_t drop = u->wn - 1 - u->carry;
+			int rc = pass(u, false);
+
+			if (rc < 0)
+				return rc;
+			u->win[0] = u->win[drop];
+			memmove(u->win + 1, u->win + 1 + drop, u->carry);
+			u->wn = 1 + u->carry;
+			u->base += drop;
+		}
+	}
+	return 0;
+}
+
+int scan_url_feed_end(struct scan_url *u)
+{
+	int rc = pass(u, true);
+
+	u->base += u->wn - 1;
+	u->done = u->base;
+	u->win[0] = 0;
+	u->wn = 1;
+	return rc;
+}

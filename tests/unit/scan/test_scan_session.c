@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * test_scan_session.c - the scan session (scan_session.c, scan_engine.c,
+ * scan_hs.c): EICAR in a plain body, base64 and QP attachments, nested
+ * multiparts and message/rfc822, a zip; every message fed whole, one byte
+ * per call and split at every offset; content rules on subject, headers,
+ * body (HTML reduced) and file names; rejected rules reported; the part
+ * inventory; hot reload (old sessions finish on the old engine, 100 swaps
+ * under a running reader); the failing allocator.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+
+#include "mxg_err.h"
+#include "scan.h"
+#include "scan_sig_int.h"
+#include "scan_test.h"
+
+/* ---- message builders ---- */
+
+static void add_b64(struct sbuf *b, const uint8_t *p, size_t n)
+{
+	unsigned char line[128];
+	size_t i;
+
+	for (i = 0; i < n; i += 57) {
+		int k = EVP_EncodeBlock(line, p + i, (int)(n - i < 57 ? n - i : 57));
+
+		sbuf_add(b, line, (size_t)k);
+		sbuf_add(b, "\r\n", 2);
+	}
+}
+
+static void msg_plain(struct sbuf *b)
+{
+	sbuf_printf(b, "From: a@example.com\r\nSubject: hello\r\n\r\nsee:\r\n%s\r\n", sig_eicar);
+}
+
+static void msg_b64(struct sbuf *b)
+{
+	sbuf_printf(b, "From: a@example.com\r\nMIME-Version: 1.0\r\n"
+		       "Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n"
+		       "--XX\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+		       "--XX\r\nContent-Type: application/octet-stream; name=\"e.txt\"\r\n"
+		       "Content-Transfer-Encoding: base64\r\n"
+		       "Content-Disposition: attachment; filename=\"e.txt\"\r\n\r\n");
+	add_b64(b, (const uint8_t *)sig_eicar, SIG_EICAR_LEN);
+	sbuf_printf(b, "--XX--\r\n");
+}
+
+static void msg_qp(struct sbuf *b)
+{
+	/* '!' as =21, '=' soft breaks in the middle. */
+	sbuf_printf(b, "Subject: qp\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		       "X5O=21P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STAND=\r\n"
+		       "ARD-ANTIVIRUS-TEST-FILE=21$H+H*\r\n");
+}
+
+static void msg_nested(struct sbuf *b)
+{
+	sbuf_printf(b, "Subject: nested\r\nMIME-Version: 1.0\r\n"
+		       "Content-Type: multipart/mixed; boundary=\"A\"\r\n\r\n"
+		       "--A\r\nContent-Type: multipart/alternative; boundary=\"B\"\r\n\r\n"
+		       "--B\r\nContent-Type: text/plain\r\n\r\ntext\r\n"
+		       "--B\r\nContent-Type: message/rfc822\r\n\r\n"
+		       "Subject: inner\r\nContent-Type: multipart/mixed; boundary=\"C\"\r\n\r\n"
+		       "--C\r\nContent-Type: application/x-foo\r\n"
+		       "Content-Transfer-Encoding: base64\r\n\r\n");
+	add_b64(b, (const uint8_t *)sig_eicar, SIG_EICAR_LEN);
+	sbuf_printf(b, "--C--\r\n\r\n--B--\r\n--A--\r\n");
+}
+
+static size_t make_zip(uint8_t *out, size_t cap, const char *name, const void *data, size_t n,
+		       int nest)
+{
+	uint8_t inner[8192];
+	size_t used = 0;
+	struct archive *a;
+	struct archive_entry *e;
+
+	if (nest > 0) {
+		n = make_zip(inner, sizeof(inner), name, data, n, nest - 1);
+		data = inner;
+		name = "inner.zip";
+	}
+	a = archive_write_new();
+	archive_write_set_format_zip(a);
+	assert_int_equal(archive_write_open_memory(a, out, cap, &used), ARCHIVE_OK);
+	e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_size(e, (la_int64_t)n);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+	assert_int_equal(archive_write_data(a, data, n), (ssize_t)n);
+	archive_entry_free(e);
+	archive_write_close(a);
+	archive_write_free(a);
+	return used;
+}
+
+static void msg_zip(struct sbuf *b, int nest)
+{
+	uint8_t zip[16384];
+	size_t n = make_zip(zip, sizeof(zip), "eicar.com", sig_eicar, SIG_EICAR_LEN, nest);
+
+	sbuf_printf(b, "Subject: zip\r\nMIME-Version: 1.0\r\n"
+		       "Content-Type: multipart/mixed; boundary=\"Z\"\r\n\r\n"
+		       "--Z\r\nContent-Type: application/zip; name=\"a.zip\"\r\n"
+		       "Content-Transfer-Encoding: base64\r\n\r\n");
+	add_b64(b, zip, n);
+	sbuf_printf(b, "--Z--\r\n");
+}
+
+static void msg_zip1(struct sbuf *b)
+{
+	msg_zip(b, 0);
+}
+
+static void msg_zip5(struct sbuf *b)
+{
+	msg_zip(b, 4); /* five nested zips */
+}
+
+/* ---- helpers ---- */
+
+static struct scan_engine *engine_rules(const struct scan_rule *r, size_t n, uint32_t *rejected)
+{
+	struct scan_config cfg = { .rules = r, .nrules = n };
+	struct scan_engine_info info;
+	struct scan_engine *e;
+	char err[128];
+
+	e = scan_engine_build(&cfg, NULL, err, sizeof(err));
+	assert_non_null(e);
+	scan_engine_info(e, &info);
+	if (rejected)
+		*rejected = info.rules_rejected;
+	return e;
+}
+
+static bool has_virus(const struct scan_result *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nviruses; i++)
+		if (!strcmp(r->viruses[i].name, name))
+			return true;
+	return false;
+}
+
+static const struct scan_rule_hit *rule_hit(const struct scan_result *r, uint32_t id,
+					    uint32_t where)
+{
+	size_t i;
+
+	for (i = 0; i < r->nrules; i++)
+		if (r->rules[i].rule_id == id && r->rules[i].where == where)
+			return &r->rules[i];
+	return NULL;
+}
+
+/* Feeds |m| split at |split| (whole if >= len) or byte by byte (split 0). */
+static struct scan_session *run(struct scan_engine *e, const struct sbuf *m, size_t split,
+				bool bytes)
+{
+	struct scan_session *s = scan_session_new(e, NULL, NULL);
+	size_t i;
+
+	assert_non_null(s);
+	if (bytes) {
+		for (i = 0; i < m->n; i++)
+			assert_int_equal(scan_session_feed(s, (const uint8_t *)m->p + i, 1), 0);
+	} else if (split < m->n) {
+		assert_int_equal(scan_session_feed(s, (const uint8_t *)m->p, split), 0);
+		assert_int_equal(scan_session_feed(s, (const uint8_t *)m->p + split, m->n - split),
+				 0);
+	} else {
+		assert_int_equal(scan_session_feed(s, (const uint8_t *)m->p, m->n), 0);
+	}
+	return s;
+}
+
+static void check_eicar_every_split(void (*build)(struct sbuf *), const char *label)
+{
+	struct scan_engine *e = engine_rules(NULL, 0, NULL);
+	struct sbuf m = { 0 };
+	size_t k;
+
+	build(&m);
+	for (k = 0; k <= m.n + 1; k++) {
+		struct scan_session *s = run(e, &m, k, k == m.n + 1);
+		const struct scan_result *r = scan_session_finish(s);
+
+		if (!has_virus(r, SIG_EICAR_NAME))
+			fail_msg("%s: EICAR missed at split %zu", label, k);
+		assert_int_equal(r->flags & SCAN_R_ERROR, 0);
+		scan_session_free(s);
+	}
+	sbuf_free(&m);
+	scan_engine_unref(e);
+}
+
+static void test_scan_session_eicar_plain(void **state)
+{
+	check_eicar_every_split(msg_plain, "plain");
+}
+
+static void test_scan_session_eicar_b64(void **state)
+{
+	check_eicar_every_split(msg_b64, "base64");
+}
+
+static void test_scan_session_eicar_qp(void **state)
+{
+	check_eicar_every_split(msg_qp, "qp");
+}
+
+static void test_scan_session_eicar_nested(void **state)
+{
+	check_eicar_every_split(msg_nested, "nested");
+}
+
+static void test_scan_session_eicar_zip(void **state)
+{
+	check_eicar_every_split(msg_zip1, "zip");
+}
+
+static void test_scan_session_eicar_zip5(void **state)
+{
+	struct scan_engine *e = engine_rules(NULL, 0, NULL);
+	struct sbuf m = { 0 };
+	struct scan_session *s;
+	const struct scan_result *r;
+	size_t i;
+
+	msg_zip5(&m);
+	s = run(e, &m, SIZE_MAX, false);
+	r = scan_session_finish(s);
+	assert_true(has_virus(r, SIG_EICAR_NAME));
+	for (i = 0; i < r->nviruses; i++)
+		if (!strcmp(r->viruses[i].name, SIG_EICAR_NAME)) {
+			const struct scan_part *p = &r->parts[r->viruses[i].part];
+
+			assert_true(p->flags & SCAN_PF_MEMBER);
+			assert_string_equal(p->filename, "eicar.com");
+		}
+	scan_session_free(s);
+	sbuf_free(&m);
+	scan_engine_unref(e);
+}
+
+static const struct scan_rule rules[];
+static const size_t nrules;
+
+static void test_scan_session_inventory(void **state)
+{
+	struct scan_engine *e = engine_rules(rules, nrules, NULL);
+	struct sbuf m = { 0 };
+	struct scan_session *s;
+	const struct scan_result *r;
+	const struct scan_part *p;
+	static const uint8_t sha256[32] = {
+		0x27, 0x5a, 0x02, 0x1b, 0xbf, 0xb6, 0x48, 0x9e, 0x54, 0xd4, 0x71,
+		0x89, 0x9f, 0x7d, 0xb9, 0xd1, 0x66, 0x3f, 0xc6, 0x95, 0xec, 0x2f,
+		0xe2, 0xa2, 0xc4, 0x53, 0x8a, 0xab, 0xf6, 0x51, 0xfd, 0x0f,
+	};
+
+	msg_b64(&m);
+	s = run(e, &m, SIZE_MAX, false);
+	r = scan_session_finish(s);
+	assert_int_equal(r->nparts, 3);
+	assert_string_equal(r->parts[0].path, "1");
+	assert_string_equal(r->parts[0].ctype, "multipart/mixed");
+	assert_int_equal(r->parts[0].parent, UINT32_MAX);
+	assert_string_equal(r->parts[1].path, "1.1");
+	assert_true(r->parts[1].flags & SCAN_PF_TEXT);
+	p = &r->parts[2];
+	assert_string_equal(p->path, "1.2");
+	assert_int_equal(p->parent, 0);
+	assert_string_equal(p->filename, "e.txt");
+	assert_string_equal(p->declared_type, "txt");
+	assert_int_equal(p->size, SIG_EICAR_LEN);
+	assert_true(p->hashes & SCAN_HASH_SHA256);
+	assert_memory_equal(p->sha256, sha256, 32);
+	assert_int_equal(r->nviruses, 1);
+	assert_int_equal(r->viruses[0].part, 2);
+	assert_int_equal(r->viruses[0].kind, SCAN_VK_BUILTIN);
+	scan_session_free(s);
+	sbuf_free(&m);
+	scan_engine_unref(e);
+}
+
+/* ---- content rules ---- */
+
+static const struct scan_rule rules[] = {
+	{ 1, SCAN_W_SUBJECT, SCAN_RF_LITERAL | SCAN_RF_CASELESS, "viagra" },
+	{ 2, SCAN_W_BODY, SCAN_RF_CASELESS, "cheap\\s+pills" },
+	{ 3, SCAN_W_HEADER, SCAN_RF_CASELESS, "^x-spam-flag: yes" },
+	{ 4, SCAN_W_ATTACH_NAME, SCAN_RF_CASELESS, "\\.exe$" },
+	{ 5, SCAN_W_BODY, SCAN_RF_LITERAL, "secret" },
+	{ 6, SCAN_W_BODY, 0, "(?<=x)bad" },            /* lookbehind: rejected */
+	{ 7, SCAN_W_BODY | SCAN_W_SUBJECT, SCAN_RF_UTF8 | SCAN_RF_CASELESS, "grüße" },
+	{ 8, SCAN_W_BODY, SCAN_RF_SOM, "marker" },
+	{ 9, SCAN_W_HEADER, SCAN_RF_LITERAL, "never-there" },
+	{ 10, SCAN_W_BODY, SCAN_RF_LITERAL, "a.b" },  /* literal dot */
+};
+static const size_t nrules = sizeof(rules) / sizeof(rules[0]);
+
+static void msg_rules(struct sbuf *b)
+{
+	sbuf_printf(b, "From: x@example.com\r\nSubject: =?utf-8?q?Buy_VIAGRA_Gr=C3=BC=C3=9Fe?=\r\n"
+		       "X-Spam-Flag: YES\r\nMIME-Version: 1.0\r\n"
+		       "Content-Type: multipart/mixed; boundary=\"R\"\r\n\r\n"
+		       "--R\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
+		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		       "<p>Cheap   <b>pills</b> and a <i>sec</i>ret, gr=FC=DFe, xbad,"
+		       " the marker. axb</p>\r\n"
+		       "--R\r\nContent-Type: application/octet-stream\r\n"
+		       "Content-Disposition: attachment; filename=\"setup.EXE\"\r\n\r\nMZ\r\n"
+		       "--R--\r\n");
+}
+
+static void test_scan_session_rules(void **state)
+{
+	uint32_t rejected = 0;
+	struct scan_engine *e = engine_rules(rules, sizeof(rules) / sizeof(rules[0]), &rejected);
+	struct sbuf m = { 0 };
+	size_t k;
+
+	assert_int_equal(rejected, 1);
+	msg_rules(&m);
+	for (k = 1; k <= m.n + 1; k += 7) {
+		struct scan_session *s = run(e, &m, k, k == m.n + 1);
+		const struct scan_result *r = scan_session_finish(s);
+		const struct scan_rule_hit *h;
+
+		assert_non_null(rule_hit(r, 1, SCAN_W_SUBJECT));
+		assert_non_null(rule_hit(r, 2, SCAN_W_BODY));
+		assert_non_null(rule_hit(r, 3, SCAN_W_HEADER));
+		h = rule_hit(r, 4, SCAN_W_ATTACH_NAME);
+		assert_non_null(h);
+		assert_string_equal(r->parts[h->part].filename, "setup.EXE");
+		assert_non_null(rule_hit(r, 5, SCAN_W_BODY));
+		assert_null(rule_hit(r, 6, SCAN_W_BODY));
+		assert_non_null(rule_hit(r, 7, SCAN_W_BODY));
+		assert_non_null(rule_hit(r, 7, SCAN_W_SUBJECT));
+		h = rule_hit(r, 8, SCAN_W_BODY);
+		assert_non_null(h);
+		assert_true(h->som > 0);
+		assert_null(rule_hit(r, 9, SCAN_W_HEADER));
+		assert_null(rule_hit(r, 10, SCAN_W_BODY));
+		assert_true(r->flags & SCAN_R_RULE);
+		assert_false(r->flags & SCAN_R_VIRUS);
+		scan_session_free(s);
+	}
+	sbuf_free(&m);
+	scan_engine_unref(e);
+}
+
+static uint32_t reject_calls;
+
+static void on_reject(uint32_t id, const char *sig, const char *msg, void *ud)
+{
+	reject_calls++;
+	assert_int_equal(id, 6);
+	assert_null(sig);
+	assert_non_null(msg);
+}
+
+static void test_scan_session_reject_report(void **state)
+{
+	struct scan_config cfg = { .rules = rules, .nrules = sizeof(rules) / sizeof(rules[0]),
+				   .on_reject = on_reject };
+	struct scan_engine *e;
+
+	reject_calls = 0;
+	e = scan_engine_build(&cfg, NULL, NULL, 0);
+	assert_non_null(e);
+	assert_int_equal(reject_calls, 1);
+	scan_engine_unref(e);
+}
+
+/* ---- hot reload ---- */
+
+static struct scan_engine *engine_word(uint32_t id)
+{
+	struct scan_rule r = { id, SCAN_W_BODY, SCAN_RF_LITERAL, "alpha" };
+
+	return engine_rules(&r, 1, NULL);
+}
+
+static uint32_t scan_alpha(struct scan_engine *e, uint64_t *gen)
+{
+	static const char m[] = "Subject: x\r\n\r\nalpha\r\n";
+	struct scan_session *s = scan_session_new(e, NULL, NULL);
+	const struct scan_result *r;
+	uint32_t id;
+
+	assert_non_null(s);
+	assert_int_equal(scan_session_feed(s, (const uint8_t *)m, sizeof(m) - 1), 0);
+	r = scan_session_finish(s);
+	assert_int_equal(r->nrules, 1);
+	id = r->rules[0].rule_id;
+	*gen = r->generation;
+	scan_session_free(s);
+	return id;
+}
+
+static void test_scan_session_reload(void **state)
+{
+	struct scan_engine *a = engine_word(1), *b = engine_word(2), *x, *y;
+	struct scan_engine_slot *slot = scan_engine_slot_new(NULL, scan_engine_ref(a));
+	struct scan_engine_info ia, ib;
+	struct scan_session *old;
+	static const char part1[] = "Subject: x\r\n\r\nal";
+	static const char part2[] = "pha\r\n";
+	const struct scan_result *r;
+	uint64_t g;
+
+	scan_engine_info(a, &ia);
+	scan_engine_info(b, &ib);
+	assert_true(ib.generation > ia.generation);
+	x = scan_engine_slot_acquire(slot);
+	assert_ptr_equal(x, a);
+	old = scan_session_new(x, NULL, NULL);
+	scan_engine_unref(x); /* the session holds its own reference */
+	assert_int_equal(scan_session_feed(old, (const uint8_t *)part1, sizeof(part1) - 1), 0);
+	scan_engine_slot_swap(slot, scan_engine_ref(b));
+	scan_engine_unref(a); /* only the old session keeps engine a alive now */
+	y = scan_engine_slot_acquire(slot);
+	assert_ptr_equal(y, b);
+	assert_int_equal(scan_alpha(y, &g), 2);
+	assert_int_equal(g, ib.generation);
+	assert_int_equal(scan_session_feed(old, (const uint8_t *)part2, sizeof(part2) - 1), 0);
+	r = scan_session_finish(old);
+	assert_int_equal(r->nrules, 1);
+	assert_int_equal(r->rules[0].rule_id, 1);
+	assert_int_equal(r->generation, ia.generation);
+	scan_session_free(old); /* frees engine a */
+	scan_engine_unref(y);
+	scan_engine_unref(b);
+	scan_engine_slot_free(slot);
+}
+
+struct stress {
+	struct scan_engine_slot *slot;
+	struct scan_engine *eng[14];
+	uint64_t gen[14];
+	volatile int stop;
+	volatile unsigned long scanned;
+	unsigned long bad;
+};
+
+static void *reader(void *arg)
+{
+	struct stress *st = arg;
+
+	while (!st->stop) {
+		struct scan_engine *e = scan_engine_slot_acquire(st->slot);
+		uint64_t g;
+		uint32_t id = scan_alpha(e, &g), k;
+		bool ok = false;
+
+		/* Engine k reports rule id k + 1: id and generation must agree,
+		 * so the message saw exactly one complete engine. */
+		for (k = 0; k < 14; k++)
+			if (st->gen[k] == g && id == k + 1)
+				ok = true;
+		if (!ok)
+			st->bad++;
+		st->scanned++;
+		scan_engine_unref(e);
+	}
+	return NULL;
+}
+
+static void test_scan_session_reload_stress(void **state)
+{
+	struct stress st = { 0 };
+	struct scan_engine_info info;
+	pthread_t t;
+	int i;
+
+	for (i = 0; i < 14; i++) {
+		st.eng[i] = engine_word((uint32_t)i + 1);
+		scan_engine_info(st.eng[i], &info);
+		st.gen[i] = info.generation;
+	}
+	st.slot = scan_engine_slot_new(NULL, scan_engine_ref(st.eng[0]));
+	assert_int_equal(pthread_create(&t, NULL, reader, &st), 0);
+	for (i = 1; i <= 100; i++) {
+		/* Engines 4..13 are installed once each and then dropped by the
+		 * test, so the slot's reference is the last one: freed on swap
+		 * while the reader may be scanning with it. */
+		int k = i % 10 ? i % 4 : 4 + i / 10 - 1;
+		struct scan_engine *n = k < 4 ? scan_engine_ref(st.eng[k]) : st.eng[k];
+
+		if (k >= 4)
+			st.eng[k] = NULL;
+		scan_engine_slot_swap(st.slot, n);
+		while (st.scanned < (unsigned long)i / 2)
+			;
+	}
+	st.stop = 1;
+	pthread_join(t, NULL);
+	print_message("reload stress: 100 swaps, %lu messages, %lu inconsistent\n", st.scanned,
+		      st.bad);
+	assert_true(st.scanned >= 50);
+	assert_int_equal(st.bad, 0);
+	scan_engine_slot_free(st.slot);
+	for (i = 0; i < 14; i++)
+		scan_engine_unref(st.eng[i]);
+}
+
+/* ---- failing allocator ---- */
+
+static void test_scan_session_failmem(void **state)
+{
+	struct scan_engine *e = engine_rules(rules, sizeof(rules) / sizeof(rules[0]), NULL);
+	struct sbuf m = { 0 };
+	unsigned long n;
+	bool done = false;
+
+	msg_rules(&m);
+	msg_zip1(&m); /* two messages concatenated: still one MIME stream */
+	for (n = 1; n < 2000 && !done; n++) {
+		struct failmem fm;
+		struct scan_session *s;
+		const struct scan_result *r;
+
+		failmem_init(&fm, n);
+		s = scan_session_new(e, &fm.mem, NULL);
+		if (s) {
+			(void)scan_session_feed(s, (const uint8_t *)m.p, m.n);
+			r = scan_session_finish(s);
+			if (!(r->flags & SCAN_R_ERROR) && fm.n < n)
+				done = true;
+			else if (!(r->flags & SCAN_R_ERROR))
+				done = fm.n < n;
+			scan_session_free(s);
+		}
+		assert_int_equal(fm.live, 0);
+	}
+	assert_true(done);
+	print_message("failmem: %lu allocation points exercised\n", n - 1);
+	sbuf_free(&m);
+	scan_engine_unref(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scan_session_eicar_plain),
+		cmocka_unit_test(test_scan_session_eicar_b64),
+		cmocka_unit_test(test_scan_session_eicar_qp),
+		cmocka_unit_test(test_scan_session_eicar_nested),
+		cmocka_unit_test(test_scan_session_eicar_zip),
+		cmocka_unit_test(test_scan_session_eicar_zip5),
+		cmocka_unit_test(test_scan_session_inventory),
+		cmocka_unit_test(test_scan_session_rules),
+		cmocka_unit_test(test_scan_session_reject_report),
+		cmocka_unit_test(test_scan_session_reload),
+		cmocka_unit_test(test_scan_session_reload_stress),
+		cmocka_unit_test(test_scan_session_failmem),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -21,6 +21,7 @@
 
 #include "mxg_addr.h"
 #include "mxg_conf.h"
+#include "dp_smtp.h" /* SMTP proxy (issue 4): struct dp_smtp_conf */
 #include "tcps.h"
 #include "tcps_net.h"
 
@@ -62,6 +63,7 @@ struct dp_conf {
 	char log_level[16];
 	unsigned nports;
 	struct dp_port_conf port[DP_MAX_PORTS];
+	struct dp_smtp_conf smtp; /* [smtp] (dp_smtp_conf.c) */
 };
 
 /* Parses |path| into |c|. Returns 0, or a negative MXG_E_* code with
@@ -115,6 +117,8 @@ struct dp_worker {
 	struct rte_ring *neigh_ring; /* dp_neigh_msg from other workers (MP/SC) */
 	struct tcps_stack *tcp;     /* every TCP connection of this lcore */
 	mxg_tstamp tcp_deadline;
+	struct dp_smtp_worker *smtp;   /* SMTP proxy of this lcore (dp_smtp.c), or NULL */
+	mxg_tstamp smtp_deadline;      /* next dp_smtp_on_timer */
 	struct dp_worker_stats st;
 } __rte_cache_aligned;
 

@@ -200,10 +200,12 @@ int dp_conf_load(const char *path, struct dp_conf *c, char *err, size_t errlen)
 		rc = MXG_E_INVAL;
 		goto out;
 	}
-	/* Sections owned by other processes ([smtp], [control], ...) are theirs
-	 * to check. */
-	rc = mxg_conf_check_unused(mc, (const char *const[]){"", "dataplane", "port", NULL}, err,
-				   errlen);
+	if ((rc = dp_smtp_conf_load(mc, &c->smtp, err, errlen))) /* [smtp]: dp_smtp_conf.c */
+		goto out;
+	/* Sections owned by other processes ([control], ...) are theirs to
+	 * check. */
+	rc = mxg_conf_check_unused(mc, (const char *const[]){"", "dataplane", "port", "smtp", NULL},
+				   err, errlen);
 out:
 	mxg_conf_free(mc);
 	return rc;

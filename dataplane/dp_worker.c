@@ -225,6 +225,8 @@ unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now)
 		if (got)
 			q->ifc_deadline = tcps_if_deadline(q->ifc);
 	}
+	if (unlikely(now >= w->smtp_deadline)) /* SMTP proxy timers (dp_smtp.c) */
+		dp_smtp_on_timer(w, now);
 	if (total || now >= w->tcp_deadline) {
 		if (now >= w->tcp_deadline)
 			tcps_stack_on_timer(w->tcp, now);
@@ -314,6 +316,8 @@ static int tcp_init(struct dp_ctx *ctx, struct dp_worker *w)
 		MXG_ERR(COMP, "worker %u: cannot start the echo/discard test services", w->idx);
 		return MXG_E_NOMEM;
 	}
+	if (dp_smtp_worker_start(ctx, w)) /* SMTP proxy listeners (dp_smtp.c) */
+		return MXG_E_NOMEM;
 	return 0;
 }
 
@@ -390,11 +394,13 @@ void dp_workers_fini(struct dp_ctx *ctx)
 			q->ifc = NULL;
 		}
 		w->nifq = 0;
+		dp_smtp_worker_stop(w); /* SMTP proxy (dp_smtp.c): before the stack */
 		tcps_stack_free(w->tcp);
 		w->tcp = NULL;
 		rte_ring_free(w->neigh_ring);
 		w->neigh_ring = NULL;
 	}
+	dp_smtp_fini(); /* SMTP proxy: lists and TLS contexts */
 	rte_free(ctx->worker);
 	ctx->worker = NULL;
 }

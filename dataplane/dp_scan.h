@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_scan.h - the seam between the SMTP proxy and the scan engine.
+ *
+ * The proxy sees only these four calls: a scan per message, fed with the
+ * message bytes exactly as they stream to the downstream (after
+ * dot-unstuffing), and a verdict at the end of data, before the downstream
+ * gets its end of data. dp_scan.c is the one file to change when
+ * scan/scan.h's full session lands; today it runs the streaming MIME parser
+ * only (to prove the message streams through it) and always passes.
+ */
+#ifndef DP_SCAN_H
+#define DP_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mxg_addr.h"
+
+struct dp_scan;
+
+enum dp_scan_verdict {
+	DP_SCAN_PASS = 0,        /* deliver */
+	DP_SCAN_REJECT,          /* 5xx to the client, nothing delivered */
+	DP_SCAN_TEMPFAIL,        /* 4xx to the client (engine trouble) */
+};
+
+struct dp_scan_env {             /* borrowed for dp_scan_begin only */
+	const struct mxg_ip *client;
+	const char *mail_from;
+	const char *const *rcpt;
+	size_t nrcpt;
+};
+
+struct dp_scan_result {
+	enum dp_scan_verdict verdict;
+	char reason[128];        /* for the reply text and the log */
+	uint32_t parts;          /* MIME parts seen */
+};
+
+/* Starts the scan of one message. NULL when out of memory (the caller
+ * tempfails the message: nothing unscanned is delivered). */
+struct dp_scan *dp_scan_begin(const struct dp_scan_env *env);
+/* Feeds |n| bytes (borrowed). 0 or a negative MXG_E_* (verdict TEMPFAIL). */
+int dp_scan_feed(struct dp_scan *s, const uint8_t *p, size_t n);
+/* Ends the message and frees |s|; fills |out|. */
+void dp_scan_end(struct dp_scan *s, struct dp_scan_result *out);
+/* Drops the scan of a message that will not be delivered; frees |s|.
+ * NULL is allowed. */
+void dp_scan_abort(struct dp_scan *s);
+
+#endif

@@ -1,0 +1,1105 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_smtp.c - the SMTP scanning proxy on one worker (issue 4).
+ *
+ *   client --tcps--> smtp_srv --(envelope, content)--> smtp_cli --tcps--> downstream
+ *                        \--> dp_scan (streaming, verdict at end of data)
+ *
+ * Every worker owns its listeners, its inbound sessions and a pool of
+ * downstream sessions; all of it runs inside the worker's poll loop, from
+ * tcpstack callbacks and from dp_smtp_on_timer. No locks, no syscalls.
+ *
+ * STANDARDS
+ *	RFC 5321, RFC 3207 (STARTTLS, dp_tls.c), RFC 2920, RFC 3030, Postfix
+ *	XFORWARD_README (to the downstream), HAProxy PROXY v1/v2 (inbound).
+ *
+ * ENVELOPE AND END-TO-END ACKNOWLEDGEMENT
+ *	MAIL and RCPT are answered by the gateway after its own checks (relay
+ *	control, recipient cache); the downstream transaction is opened at DATA
+ *	(or at the first BDAT): [RSET] XFORWARD MAIL RCPT... DATA, pipelined,
+ *	on a pooled session. The client's DATA is held (SMTP_CB_PENDING) until
+ *	the downstream answered every RCPT and its 354 (or, in BDAT mode, its
+ *	last RCPT reply); only then does the client get 354. Content then
+ *	streams to the downstream as it arrives, and the client's final reply
+ *	(smtp_srv_reply_eod) waits for the downstream's final reply: 250 only
+ *	after the downstream's 250 for every recipient; a downstream 5xx for
+ *	the content is passed on as 5xx; anything else - 4xx, timeout, reset,
+ *	malformed reply, the session dying - is 451 4.x.x, so the sending MTA
+ *	keeps the message. The gateway never holds a message the client
+ *	believes delivered.
+ *
+ * OPENING AT DATA VERSUS AT RCPT
+ *	The client engine takes a whole envelope (smtp_cli_msg_begin), so the
+ *	downstream cannot be asked recipient by recipient while the client
+ *	waits at RCPT. Opening at DATA costs nothing in round trips (the whole
+ *	envelope goes in one pipelined write). The price is mapping: when the
+ *	downstream refuses some recipients the client was already given 250
+ *	for, the message is answered 451 (never 250: those recipients would be
+ *	lost; never 5xx: the others would bounce) and every refusal is kept in
+ *	a per-worker recipient cache (recipient_cache_ttl). The retry then gets
+ *	the downstream's own refusal at RCPT time for those recipients and is
+ *	delivered to the others - Postfix's address-verification idea. When
+ *	the downstream refuses every recipient the DATA gets its 5xx (or 451).
+ *
+ * BUFFERING
+ *	Content is not buffered beyond one bounded window per session
+ *	(PEND_HIGH, 256 KiB, plus the client engine's 64 KiB output): when the
+ *	downstream is slower than the client the server engine is paused
+ *	(SMTP_E_PAUSE), its input stays in tcpstack's receive buffer and the
+ *	client's window closes. Memory per session is bounded whatever the
+ *	message size (max_message_size only bounds what is accepted).
+ *
+ * ACTIVE OPEN AND RSS
+ *	The downstream session leaves from the port address of the
+ *	downstream's family (the port whose prefix holds it, else the first).
+ *	With one RX queue per port any local port works (ephemeral). With
+ *	several queues a local port is searched whose Toeplitz hash (the
+ *	port's RSS key and RETA, rte_softrss) brings the replies to this
+ *	worker's queue; when the PMD does not report key or RETA, the
+ *	ephemeral port is used and a warning says replies may reach another
+ *	worker (whose stack resets them: the message then gets 451, never
+ *	lost). See pick_lport() in dp_smtp_ds.c.
+ *
+ * SECURITY
+ *	Not an open relay by default: RCPT is accepted only for local_domains
+ *	or from smtp_allow_client_ip (the original client: PROXY, XCLIENT and
+ *	XFORWARD are honoured only from known_hosts). SMTP smuggling is the
+ *	server engine's job (strict CRLF.CRLF, bare CR/LF/NUL -> 550 and
+ *	close); the proxy drops the downstream transaction the moment the
+ *	engine aborts content (on_data_abort), by closing the downstream
+ *	session - never by writing an end of data - so the downstream can
+ *	only ever see the messages the gateway accepted, each ended by the
+ *	client engine's own CRLF.CRLF. Limits: sessions per worker and per
+ *	client IP (421 at greeting), everything else in smtp_srv_limits.
+ *
+ * LIFETIME
+ *	Sessions and downstream sessions are freed only when the outermost
+ *	entry point (a tcps callback, the timer) returns: callbacks nest (a
+ *	downstream reply answers a client, which may close it), and a session
+ *	killed inside such a chain must stay readable until the chain unwinds.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <rte_malloc.h>
+#include <rte_telemetry.h>
+
+#include "dp_smtp_int.h"
+#include "mxg_log.h"
+
+#define COMP "smtp"
+
+struct dp_smtp_global dp_smtp_g;
+
+static pthread_mutex_t tel_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dp_ctx *tel_ctx;
+static bool tel_registered;
+
+static void sess_kill(struct sess *s, bool graceful);
+
+/* ------------------------------------------------------------ helpers */
+
+void dp_smtp_reap(struct dp_smtp_worker *sw)
+{
+	struct sess *s;
+	struct out *o;
+
+	while ((s = TAILQ_FIRST(&sw->dead_s))) {
+		TAILQ_REMOVE(&sw->dead_s, s, link);
+		smtp_srv_free(s->srv);
+		dp_tls_free(s->tls);
+		free(s);
+	}
+	while ((o = TAILQ_FIRST(&sw->dead_o))) {
+		TAILQ_REMOVE(&sw->dead_o, o, link);
+		smtp_cli_free(o->cli);
+		dp_tls_free(o->tls);
+		free(o);
+	}
+}
+
+static bool domain_local(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	size_t dl;
+
+	if (!at)
+		return strcasecmp(addr, "postmaster") == 0;
+	at++;
+	dl = strlen(at);
+	for (size_t i = 0; i < dp_smtp_g.ndom; i++) {
+		const char *d = dp_smtp_g.dom[i];
+		size_t n = strlen(d);
+
+		if (d[0] == '.') { /* ".example.com": any subdomain */
+			if (dl > n && !strcasecmp(at + dl - n, d))
+				return true;
+		} else if (!strcasecmp(at, d)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static uint32_t rc_hash(const char *a)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *a; a++)
+		h = (h ^ (uint8_t)(*a | 0x20)) * 16777619u;
+	return h % RC_SLOTS;
+}
+
+static const struct rc_ent *rc_find(struct dp_smtp_worker *sw, const char *addr)
+{
+	struct rc_ent *e = &sw->rcache[rc_hash(addr)];
+
+	if (!e->addr[0] || strcasecmp(e->addr, addr) || sw->now >= e->exp)
+		return NULL;
+	return e;
+}
+
+void dp_smtp_rc_put(struct dp_smtp_worker *sw, const char *addr, const struct smtp_reply *r)
+{
+	struct rc_ent *e = &sw->rcache[rc_hash(addr)];
+
+	if (!sw->c->rcpt_cache_ttl || strlen(addr) >= sizeof(e->addr))
+		return;
+	snprintf(e->addr, sizeof(e->addr), "%s", addr);
+	e->code = r->code >= 400 && r->code < 600 ? r->code : 450;
+	snprintf(e->enh, sizeof(e->enh), "%s", r->enh[0] ? r->enh : e->code >= 500 ? "5.1.1" :
+		 "4.1.1");
+	snprintf(e->text, sizeof(e->text), "<%s>: refused by the downstream: %.*s", addr,
+		 (int)(r->text_len > 100 ? 100 : r->text_len), r->text ? r->text : "");
+	for (char *p = e->text; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	e->exp = sw->now + sw->c->rcpt_cache_ttl;
+}
+
+/* ------------------------------------------------------------ envelope */
+
+static void env_reset(struct sess *s)
+{
+	free(s->from);
+	s->from = NULL;
+	free(s->envid);
+	s->envid = NULL;
+	for (size_t i = 0; i < s->nrcpt; i++) {
+		free((char *)s->rcpt[i].addr);
+		free((char *)s->rcpt[i].orcpt);
+	}
+	s->nrcpt = 0;
+}
+
+static char *dupn(const char *p, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (d) {
+		memcpy(d, p, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* ------------------------------------------------------------ the message */
+
+/* Drops the downstream side of the message in flight (no delivery). */
+static void msg_release(struct sess *s)
+{
+	struct out *o = s->out;
+
+	dp_scan_abort(s->scan);
+	s->scan = NULL;
+	if (!o)
+		return;
+	s->out = NULL;
+	o->owner = NULL;
+	if (o->begun) {
+		/* Mid-message the only safe stop is closing the session: never
+		 * guess an end of data (smtp_cli_msg_abort). */
+		o->begun = false;
+		smtp_cli_msg_abort(o->cli, s->sw->now);
+		dp_smtp_out_kill(o);
+	}
+}
+
+/* The message is over (answered or dropped): back to the command state. */
+static void msg_clear(struct sess *s)
+{
+	msg_release(s);
+	s->msg = s->data_held = s->ds_ready = s->eod = s->ds_end_sent = false;
+	s->failed = s->replied = false;
+	free(s->rres);
+	s->rres = NULL;
+	buf_free(&s->pend);
+	if (s->paused) {
+		s->paused = false;
+		s->pump_again = true;
+	}
+}
+
+static void count_final(struct sess *s, int code)
+{
+	if (code < 300)
+		s->sw->st.messages_delivered++;
+	else if (code < 500)
+		s->sw->st.messages_tempfailed++;
+	else
+		s->sw->st.messages_rejected++;
+}
+
+/* Answers the end of data and ends the message. */
+void dp_smtp_msg_answer_eod(struct sess *s, int code, const char *enh, const char *text)
+{
+	if (s->replied)
+		return;
+	s->replied = true;
+	count_final(s, code);
+	smtp_srv_reply_eod(s->srv, code, enh, text);
+	msg_clear(s);
+	env_reset(s);
+	dp_smtp_sess_pump(s);
+}
+
+/* Decides the message's fate as failed; answers now if the client is
+ * waiting (DATA or end of data), else when its content is complete (the
+ * rest of the content is read and dropped meanwhile). First call wins. */
+void dp_smtp_msg_fail(struct sess *s, int code, const char *enh, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->failed || s->replied || s->dead)
+		return;
+	s->failed = true;
+	s->fcode = code;
+	snprintf(s->fenh, sizeof(s->fenh), "%s", enh ? enh : "");
+	va_start(ap, fmt);
+	vsnprintf(s->ftext, sizeof(s->ftext), fmt, ap);
+	va_end(ap);
+	for (char *p = s->ftext; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	msg_release(s);
+	buf_free(&s->pend);
+	if (s->data_held) {
+		s->data_held = false;
+		count_final(s, code);
+		smtp_srv_reply_cmd(s->srv, code, s->fenh, s->ftext);
+		msg_clear(s);
+		dp_smtp_sess_pump(s);
+	} else if (s->eod) {
+		dp_smtp_msg_answer_eod(s, code, s->fenh, s->ftext);
+	} else if (s->paused) {
+		s->paused = false;
+		dp_smtp_sess_pump(s);
+	}
+}
+
+/* Opens the downstream transaction of |s| (DATA or first BDAT). */
+static int msg_start(struct sess *s)
+{
+	struct dp_smtp_worker *sw = s->sw;
+	struct dp_scan_env se = {.client = &smtp_srv_peer(s->srv)->addr, .mail_from = s->from,
+				 .nrcpt = s->nrcpt};
+	struct out *o;
+
+	s->msg = true;
+	s->failed = s->replied = s->eod = s->ds_ready = s->ds_end_sent = s->retried = false;
+	s->rres = calloc(s->nrcpt ? s->nrcpt : 1, sizeof(*s->rres));
+	if (!s->rres)
+		return MXG_E_NOMEM;
+	if (!s->reprocess) {
+		s->scan = dp_scan_begin(&se);
+		if (!s->scan)
+			return MXG_E_NOMEM;
+	}
+	o = dp_smtp_out_get(sw);
+	if (!o)
+		return MXG_E_RANGE;
+	o->owner = s;
+	s->out = o;
+	if (smtp_cli_state(o->cli) == SMTP_CLI_READY)
+		return dp_smtp_out_begin(o);
+	return 0;
+}
+
+/* ------------------------------------------------------------ server side */
+
+static int s_on_command(struct smtp_srv *srv, const struct smtp_cmd *cmd, void *ud)
+{
+	struct sess *s = ud;
+	struct dp_smtp_worker *sw = s->sw;
+	int rc;
+
+	switch (cmd->verb) {
+	case SMTP_VERB_MAIL:
+		env_reset(s);
+		s->from = dupn(cmd->path, cmd->path_len);
+		s->envid = cmd->envid ? dupn(cmd->envid, cmd->envid_len) : NULL;
+		if (!s->from || (cmd->envid && !s->envid)) {
+			smtp_srv_reply_cmd(srv, 451, "4.3.0", "Error: out of memory");
+			return 0;
+		}
+		s->size = cmd->size;
+		s->body = cmd->body;
+		s->smtputf8 = cmd->smtputf8;
+		s->ret = cmd->ret;
+		return 0;
+	case SMTP_VERB_RCPT: {
+		const struct smtp_peer *pe = smtp_srv_peer(srv);
+		const struct mxg_ip *ip = pe->addr.family ? &pe->addr : &s->caddr;
+		char addr[512];
+		const struct rc_ent *e;
+		struct smtp_rcpt *r;
+
+		snprintf(addr, sizeof(addr), "%.*s", (int)cmd->path_len, cmd->path);
+		if (!s->reprocess && !smtp_acl_match(dp_smtp_g.allow, ip) && !domain_local(addr)) {
+			sw->st.relay_denied++;
+			smtp_srv_reply_cmd(srv, 554, "5.7.1", "Relay access denied");
+			return 0;
+		}
+		if ((e = rc_find(sw, addr))) {
+			sw->st.rcpt_cache_hits++;
+			smtp_srv_reply_cmd(srv, e->code, e->enh, e->text);
+			return 0;
+		}
+		if (s->nrcpt == s->rcap) {
+			size_t cap = s->rcap ? s->rcap * 2 : 8;
+
+			r = realloc(s->rcpt, cap * sizeof(*r));
+			if (!r) {
+				smtp_srv_reply_cmd(srv, 452, "4.3.0", "Error: out of memory");
+				return 0;
+			}
+			s->rcpt = r;
+			s->rcap = cap;
+		}
+		r = &s->rcpt[s->nrcpt];
+		memset(r, 0, sizeof(*r));
+		r->addr = dupn(cmd->path, cmd->path_len);
+		r->notify = cmd->notify;
+		r->orcpt = cmd->orcpt ? dupn(cmd->orcpt, cmd->orcpt_len) : NULL;
+		if (!r->addr || (cmd->orcpt && !r->orcpt)) {
+			free((char *)r->addr);
+			free((char *)r->orcpt);
+			smtp_srv_reply_cmd(srv, 452, "4.3.0", "Error: out of memory");
+			return 0;
+		}
+		s->nrcpt++;
+		sw->st.rcpt_accepted++;
+		return 0;
+	}
+	case SMTP_VERB_DATA:
+		rc = msg_start(s);
+		if (rc) {
+			msg_clear(s);
+			sw->st.messages_tempfailed++;
+			smtp_srv_reply_cmd(srv, 451, "4.3.0", rc == MXG_E_RANGE ?
+					   "Error: downstream busy, try again later" :
+					   "Error: local resources exhausted, try again later");
+			return 0;
+		}
+		if (s->failed) /* decided synchronously */
+			return 0;
+		s->data_held = true;
+		return SMTP_CB_PENDING;
+	case SMTP_VERB_BDAT:
+		if (!s->msg) {
+			rc = msg_start(s);
+			if (rc)
+				dp_smtp_msg_fail(s, 451, "4.3.0", rc == MXG_E_RANGE ?
+					 "Error: downstream busy, try again later" :
+					 "Error: local resources exhausted, try again later");
+		}
+		return 0;
+	case SMTP_VERB_RSET:
+	case SMTP_VERB_EHLO:
+	case SMTP_VERB_HELO:
+		if (!s->msg)
+			env_reset(s);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int s_on_data_chunk(struct smtp_srv *srv, const uint8_t *p, size_t n, void *ud)
+{
+	struct sess *s = ud;
+	struct out *o = s->out;
+
+	if (!s->msg || s->failed)
+		return 0;
+	if (s->scan && dp_scan_feed(s->scan, p, n) < 0) {
+		dp_smtp_msg_fail(s, 451, "4.3.0", "Error: content scan failed, try again later");
+		return 0;
+	}
+	if (o && s->ds_ready && !buf_pending(&s->pend)) {
+		ssize_t w = smtp_cli_data_write(o->cli, p, n, s->sw->now);
+
+		if (w < 0) {
+			dp_smtp_msg_fail(s, 451, "4.4.2", "Error: downstream write failed");
+			return 0;
+		}
+		p += w;
+		n -= (size_t)w;
+		dp_smtp_out_pump(o);
+		if (s->failed)
+			return 0;
+	}
+	if (n && buf_add(&s->pend, p, n)) {
+		dp_smtp_msg_fail(s, 451, "4.3.0", "Error: out of memory");
+		return 0;
+	}
+	if (buf_pending(&s->pend) >= PEND_HIGH) {
+		s->paused = true;
+		s->sw->st.input_pauses++;
+		return SMTP_E_PAUSE;
+	}
+	return 0;
+}
+
+static int s_on_end_of_data(struct smtp_srv *srv, void *ud)
+{
+	struct sess *s = ud;
+	struct dp_scan_result sr;
+
+	s->eod = true;
+	s->sw->st.messages_received++;
+	if (!s->failed && s->scan) {
+		dp_scan_end(s->scan, &sr);
+		s->scan = NULL;
+		if (sr.verdict == DP_SCAN_REJECT)
+			dp_smtp_msg_fail(s, 550, "5.7.1", "Message rejected: %s", sr.reason);
+		else if (sr.verdict == DP_SCAN_TEMPFAIL)
+			dp_smtp_msg_fail(s, 451, "4.3.0", "%s", sr.reason);
+	}
+	if (s->failed) {
+		dp_smtp_msg_answer_eod(s, s->fcode, s->fenh, s->ftext);
+		return 0;
+	}
+	if (s->out)
+		dp_smtp_out_pump(s->out);
+	return 0;
+}
+
+static void s_on_data_abort(struct smtp_srv *srv, enum smtp_abort why, void *ud)
+{
+	struct sess *s = ud;
+
+	if (why == SMTP_ABORT_BARE_NL || why == SMTP_ABORT_NUL)
+		s->sw->st.smuggling_rejected++;
+	/* The engine answers itself (550/552) or the session is ending. */
+	msg_clear(s);
+	env_reset(s);
+}
+
+static int s_on_anomaly(struct smtp_srv *srv, enum smtp_anomaly a, void *ud)
+{
+	struct sess *s = ud;
+
+	if (a == SMTP_ANOM_TLS_INJECT)
+		s->sw->st.tls_injections++;
+	return 0;
+}
+
+static int s_on_starttls(struct smtp_srv *srv, void *ud)
+{
+	struct sess *s = ud;
+
+	s->tst = T_WANT; /* sess_flush switches once "220" is out */
+	return 0;
+}
+
+static const struct smtp_srv_callbacks srv_cbs = {
+	.on_command = s_on_command,
+	.on_data_chunk = s_on_data_chunk,
+	.on_end_of_data = s_on_end_of_data,
+	.on_data_abort = s_on_data_abort,
+	.on_anomaly = s_on_anomaly,
+	.on_starttls = s_on_starttls,
+};
+
+/* Moves as much TLS ciphertext as the TCP send buffer takes. */
+static bool sess_flush(struct sess *s)
+{
+	const uint8_t *p;
+	size_t n;
+	long w;
+
+	while ((n = smtp_srv_output(s->srv, &p)) > 0) {
+		if (s->tst == T_UP)
+			w = dp_tls_write(s->tls, p, n);
+		else if (s->tst == T_HS)
+			break;
+		else
+			w = tcps_conn_send(s->conn, p, n, s->sw->now);
+		if (w < 0) {
+			sess_kill(s, false);
+			return false;
+		}
+		if (w == 0)
+			break;
+		smtp_srv_output_consumed(s->srv, (size_t)w);
+	}
+	if (s->tst == T_WANT && !smtp_srv_output(s->srv, &p)) {
+		s->tls = dp_smtp_g.tls_srv ? dp_tls_new(dp_smtp_g.tls_srv, NULL) : NULL;
+		if (!s->tls) {
+			s->sw->st.tls_failures++;
+			sess_kill(s, false);
+			return false;
+		}
+		s->tst = T_HS;
+	}
+	if (s->tls)
+		dp_smtp_cipher_flush(s->conn, s->tls, s->sw->now);
+	return true;
+}
+
+/* Feeds |p|/|n| to the engine; returns the bytes taken or -1 (dead). */
+static long sess_feed(struct sess *s, const uint8_t *p, size_t n)
+{
+	ssize_t r = smtp_srv_input(s->srv, p, n, s->sw->now);
+
+	if (r < 0) {
+		sess_kill(s, false);
+		return -1;
+	}
+	s->sw->st.bytes_in += (uint64_t)r;
+	return r;
+}
+
+static bool srv_can_read(struct sess *s)
+{
+	return !s->dead && !s->paused && !smtp_srv_blocked(s->srv) &&
+	       !smtp_srv_want_close(s->srv);
+}
+
+static void sess_read_plain(struct sess *s)
+{
+	const uint8_t *p;
+	size_t n;
+
+	while (srv_can_read(s) && s->tst == T_NONE && (n = tcps_conn_peek(s->conn, &p)) > 0) {
+		long r = sess_feed(s, p, n);
+
+		if (r < 0)
+			return;
+		tcps_conn_consume(s->conn, (size_t)r, s->sw->now);
+		if (s->tst == T_WANT) {
+			/* Everything received with or after STARTTLS is plaintext
+			 * injection (CVE-2011-0411): dropped. */
+			while ((n = tcps_conn_peek(s->conn, &p)) > 0) {
+				smtp_srv_input(s->srv, p, n, s->sw->now);
+				tcps_conn_consume(s->conn, n, s->sw->now);
+			}
+			return;
+		}
+		if ((size_t)r < n)
+			return;
+	}
+}
+
+static void sess_read_tls(struct sess *s)
+{
+	const uint8_t *p;
+	size_t n;
+
+	while (s->tst >= T_HS && (n = tcps_conn_peek(s->conn, &p)) > 0) {
+		if (dp_tls_rpending(s->tls) > RBIO_MAX && s->tst == T_UP)
+			break;
+		if (dp_tls_put(s->tls, p, n)) {
+			sess_kill(s, false);
+			return;
+		}
+		tcps_conn_consume(s->conn, n, s->sw->now);
+	}
+	if (s->tst == T_HS) {
+		int r = dp_tls_handshake(s->tls);
+
+		dp_smtp_cipher_flush(s->conn, s->tls, s->sw->now);
+		if (r < 0) {
+			s->sw->st.tls_failures++;
+			sess_kill(s, false);
+			return;
+		}
+		if (r == 0)
+			return;
+		s->tst = T_UP;
+		s->sw->st.tls_handshakes++;
+		if (mxg_log_get_level() >= MXG_LOG_DEBUG) {
+			char d[96];
+
+			dp_tls_describe(s->tls, d, sizeof(d));
+			MXG_DEBUG(COMP, "inbound TLS: %s", d);
+		}
+		smtp_srv_tls_done(s->srv, s->sw->now);
+	}
+	while (srv_can_read(s)) {
+		if (buf_pending(&s->tin) == 0) {
+			uint8_t tmp[TIN_MAX];
+			ssize_t r = dp_tls_read(s->tls, tmp, sizeof(tmp));
+
+			if (r < 0) {
+				sess_kill(s, false);
+				return;
+			}
+			if (r == 0)
+				break;
+			if (buf_add(&s->tin, tmp, (size_t)r)) {
+				sess_kill(s, false);
+				return;
+			}
+		}
+		{
+			long r = sess_feed(s, s->tin.p + s->tin.off, buf_pending(&s->tin));
+
+			if (r < 0)
+				return;
+			buf_take(&s->tin, (size_t)r);
+			if (buf_pending(&s->tin))
+				break;
+		}
+	}
+}
+
+void dp_smtp_sess_pump(struct sess *s)
+{
+	if (s->dead)
+		return;
+	if (s->in_pump) {
+		s->pump_again = true;
+		return;
+	}
+	s->in_pump = true;
+	do {
+		s->pump_again = false;
+		if (s->tst == T_NONE)
+			sess_read_plain(s);
+		else if (s->tst != T_WANT)
+			sess_read_tls(s);
+		if (s->dead || !sess_flush(s))
+			break;
+	} while (s->pump_again && !s->dead);
+	s->in_pump = false;
+	if (s->dead)
+		return;
+	if (smtp_srv_want_close(s->srv)) {
+		const uint8_t *p;
+
+		if (!smtp_srv_output(s->srv, &p) && (!s->tls || !dp_tls_pending(s->tls)))
+			sess_kill(s, true);
+		return;
+	}
+	/* The client is gone: unless a message waits for its final answer
+	 * (then the downstream decides, and the answer is simply lost). */
+	if (tcps_conn_eof(s->conn) && !tcps_conn_readable(s->conn) && !s->eod &&
+	    (s->tst != T_UP || !buf_pending(&s->tin)))
+		sess_kill(s, true);
+}
+
+static void sess_kill(struct sess *s, bool graceful)
+{
+	struct dp_smtp_worker *sw = s->sw;
+
+	if (s->dead)
+		return;
+	s->dead = true;
+	msg_release(s);
+	env_reset(s);
+	free(s->rcpt);
+	s->rcpt = NULL;
+	free(s->rres);
+	s->rres = NULL;
+	buf_free(&s->pend);
+	buf_free(&s->tin);
+	if (graceful)
+		tcps_conn_close(s->conn, sw->now);
+	else
+		tcps_conn_abort(s->conn, sw->now);
+	s->conn = NULL;
+	/* srv and tls are freed by dp_smtp_reap(): engine code may still be on the
+	 * stack below us. */
+	TAILQ_REMOVE(&sw->sessions, s, link);
+	TAILQ_INSERT_TAIL(&sw->dead_s, s, link);
+	sw->nsess--;
+	sw->st.sessions_active--;
+}
+
+static void c_readable(struct tcps_conn *c, void *ud)
+{
+	struct sess *s = ud;
+	struct dp_smtp_worker *sw = s->sw;
+
+	enter(sw, tcps_conn_now(c));
+	dp_smtp_sess_pump(s);
+	leave(sw);
+}
+
+static void c_error(struct tcps_conn *c, enum tcps_err err, void *ud)
+{
+	struct sess *s = ud;
+	struct dp_smtp_worker *sw = s->sw;
+
+	enter(sw, tcps_conn_now(c));
+	sess_kill(s, false);
+	leave(sw);
+}
+
+static const struct tcps_conn_callbacks sess_cbs = {
+	.on_readable = c_readable,
+	.on_writable = c_readable,
+	.on_error = c_error,
+};
+
+static uint32_t sessions_from(struct dp_smtp_worker *sw, const struct mxg_ip *ip)
+{
+	struct sess *s;
+	uint32_t n = 0;
+
+	TAILQ_FOREACH(s, &sw->sessions, link)
+		if (!memcmp(&s->caddr, ip, sizeof(*ip)))
+			n++;
+	return n;
+}
+
+static int l_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
+{
+	struct lst_info *li = ud;
+	struct dp_smtp_worker *sw = li->sw;
+	const struct dp_smtp_conf *cf = sw->c;
+	struct smtp_srv_config sc;
+	struct mxg_ip laddr;
+	uint16_t lport;
+	struct sess *s;
+	bool known, over;
+
+	if (sw->nsess >= 2 * cf->sessions_max)
+		return -1; /* far over the limit: not even a 421 */
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -1;
+	enter(sw, tcps_conn_now(c));
+	s->sw = sw;
+	s->conn = c;
+	s->lport = li->port;
+	s->reprocess = li->reprocess;
+	tcps_conn_addrs(c, &laddr, &lport, &s->caddr, &s->cport);
+	known = smtp_acl_match(dp_smtp_g.known, &s->caddr);
+	over = sw->nsess >= cf->sessions_max ||
+	       sessions_from(sw, &s->caddr) >= cf->sessions_per_ip;
+	smtp_srv_config_init(&sc);
+	sc.hostname = cf->hostname;
+	if (!cf->starttls || !dp_smtp_g.tls_srv)
+		sc.ext &= ~SMTP_EXT_STARTTLS;
+	sc.flags = 0;
+	if (known)
+		sc.flags |= SMTP_SRV_F_KNOWN_HOST;
+	if (over || (s->reprocess && !known))
+		sc.flags |= SMTP_SRV_F_GREET_HOLD;
+	else if (known && cf->proxy_protocol)
+		sc.flags |= SMTP_SRV_F_PROXY;
+	sc.limits.line_max = cf->line_max;
+	sc.limits.rcpt_max = cf->rcpt_max;
+	sc.limits.msg_size_max = cf->msg_size_max;
+	sc.limits.cmd_max = cf->commands_max;
+	sc.limits.err_max = cf->errors_max;
+	sc.limits.tmo_greeting = cf->tmo_greeting;
+	sc.limits.tmo_command = cf->tmo_command;
+	sc.limits.tmo_data = cf->tmo_data;
+	s->srv = smtp_srv_new(NULL, &sc, &srv_cbs, s);
+	if (!s->srv || smtp_srv_start(s->srv, &s->caddr, s->cport, sw->now)) {
+		smtp_srv_free(s->srv);
+		free(s);
+		leave(sw);
+		return -1;
+	}
+	/* A reprocessing port only takes mail from known hosts (the control
+	 * plane releasing quarantine), as it skips the scan. */
+	if (over) {
+		sw->st.sessions_refused++;
+		smtp_srv_greet(s->srv, 421, "Error: too many connections, try again later",
+			       sw->now);
+	} else if (s->reprocess && !known) {
+		smtp_srv_greet(s->srv, 554, "reprocessing port: not a known host", sw->now);
+	}
+	TAILQ_INSERT_TAIL(&sw->sessions, s, link);
+	sw->nsess++;
+	sw->st.sessions++;
+	sw->st.sessions_active++;
+	tcps_conn_set_callbacks(c, &sess_cbs, s);
+	dp_smtp_sess_pump(s);
+	leave(sw);
+	return 0;
+}
+
+static const struct tcps_listener_callbacks lst_cbs = {.on_accept = l_accept};
+
+/* ------------------------------------------------------------ timers */
+
+void dp_smtp_on_timer(struct dp_worker *w, mxg_tstamp now)
+{
+	struct dp_smtp_worker *sw = w->smtp;
+	struct sess *s, *sn;
+	struct out *o, *on;
+
+	w->smtp_deadline = now + SWEEP_NS;
+	if (!sw)
+		return;
+	/* Output sent from here may arm TCP timers the poll loop has not seen. */
+	w->tcp_deadline = 0;
+	enter(sw, now);
+	TAILQ_FOREACH_SAFE(s, &sw->sessions, link, sn) {
+		mxg_tstamp d = smtp_srv_deadline(s->srv);
+
+		if (d == MXG_TS_NONE || now < d)
+			continue;
+		if (s->tst == T_HS || s->tst == T_WANT) {
+			sw->st.tls_failures++;
+			sess_kill(s, false);
+			continue;
+		}
+		smtp_srv_on_timer(s->srv, now);
+		dp_smtp_sess_pump(s);
+	}
+	TAILQ_FOREACH_SAFE(o, &sw->outs, link, on) {
+		if (o->dead)
+			continue;
+		if (!o->ready && !o->quitting && smtp_cli_state(o->cli) <= SMTP_CLI_TLS_WAIT &&
+		    now - o->t_open > sw->c->ds_connect_tmo) {
+			sw->st.downstream_errors++;
+			smtp_cli_closed(o->cli);
+			dp_smtp_out_kill(o);
+			continue;
+		}
+		if (o->in_idle && now - o->t_idle > sw->c->ds_idle) {
+			dp_smtp_idle_remove(o);
+			o->quitting = true;
+			o->ready = false;
+			if (smtp_cli_quit(o->cli, now) == 0) {
+				dp_smtp_out_flush(o);
+			} else {
+				smtp_cli_closed(o->cli);
+				dp_smtp_out_kill(o);
+			}
+			continue;
+		}
+		if (smtp_cli_on_timer(o->cli, now) == 1 && !o->dead)
+			dp_smtp_out_kill(o);
+	}
+	leave(sw);
+}
+
+/* ------------------------------------------------------------ telemetry */
+
+static int cmd_smtp(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	rte_tel_data_start_dict(d);
+	pthread_mutex_lock(&tel_lock);
+	if (tel_ctx) {
+#define SUM(f)                                                                 \
+	{                                                                      \
+		uint64_t v = 0;                                                \
+		for (unsigned i = 0; i < tel_ctx->nworkers; i++)               \
+			if (tel_ctx->worker[i].smtp)                           \
+				v += tel_ctx->worker[i].smtp->st.f;            \
+		rte_tel_data_add_dict_u64(d, #f, v);                           \
+	}
+		SMTP_FIELDS(SUM)
+#undef SUM
+		{
+			uint64_t n = 0;
+
+			for (unsigned i = 0; i < tel_ctx->nworkers; i++)
+				if (tel_ctx->worker[i].smtp)
+					n += tel_ctx->worker[i].smtp->nout;
+			rte_tel_data_add_dict_u64(d, "downstream_sessions", n);
+		}
+	}
+	pthread_mutex_unlock(&tel_lock);
+	return 0;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static int add_domain(const char *tok, size_t n)
+{
+	char (*d)[256] = realloc(dp_smtp_g.dom, (dp_smtp_g.ndom + 1) * sizeof(*dp_smtp_g.dom));
+
+	if (!d)
+		return MXG_E_NOMEM;
+	dp_smtp_g.dom = d;
+	snprintf(dp_smtp_g.dom[dp_smtp_g.ndom++], 256, "%.*s", (int)n, tok);
+	return 0;
+}
+
+static int global_build(const struct dp_smtp_conf *c)
+{
+	struct dp_tls_ctx_conf tc = {0};
+	char err[256];
+	const char *v = c->local_domains;
+
+	dp_smtp_g.conf = c;
+	dp_smtp_g.allow = smtp_acl_new(NULL);
+	dp_smtp_g.known = smtp_acl_new(NULL);
+	if (!dp_smtp_g.allow || !dp_smtp_g.known || smtp_acl_parse(dp_smtp_g.allow, c->allow_client_ip, NULL) ||
+	    smtp_acl_parse(dp_smtp_g.known, c->known_hosts, NULL))
+		return MXG_E_NOMEM;
+	while (*v) {
+		size_t n;
+
+		v += strspn(v, ",; \t");
+		n = strcspn(v, ",; \t");
+		if (!n)
+			break;
+		if (add_domain(v, n))
+			return MXG_E_NOMEM;
+		v += n;
+	}
+	if (c->starttls) {
+		tc.server = true;
+		tc.cert = c->tls_cert;
+		tc.key = c->tls_key;
+		tc.hostname = c->hostname;
+		tc.ciphers = c->tls_ciphers;
+		tc.min_version = c->tls_min_version;
+		dp_smtp_g.tls_srv = dp_tls_ctx_new(&tc, err, sizeof(err));
+		if (!dp_smtp_g.tls_srv) {
+			MXG_ERR(COMP, "STARTTLS: %s", err);
+			return MXG_E_INVAL;
+		}
+	}
+	if (c->ds_tls != DP_SMTP_DS_TLS_NONE) {
+		memset(&tc, 0, sizeof(tc));
+		tc.min_version = 12;
+		dp_smtp_g.tls_cli = dp_tls_ctx_new(&tc, err, sizeof(err));
+		if (!dp_smtp_g.tls_cli) {
+			MXG_ERR(COMP, "downstream TLS: %s", err);
+			return MXG_E_INVAL;
+		}
+	}
+	if (!smtp_acl_count(dp_smtp_g.allow) && !dp_smtp_g.ndom)
+		MXG_NOTICE(COMP, "neither smtp_allow_client_ip nor local_domains: every "
+			   "recipient will be refused (not an open relay)");
+	dp_smtp_g.built = true;
+	return 0;
+}
+
+int dp_smtp_worker_start(struct dp_ctx *ctx, struct dp_worker *w)
+{
+	const struct dp_smtp_conf *c = &ctx->conf.smtp;
+	struct dp_smtp_worker *sw;
+	int rc;
+
+	w->smtp = NULL;
+	w->smtp_deadline = MXG_TS_NONE;
+	if (!c->enabled)
+		return 0;
+	if (!dp_smtp_g.built && (rc = global_build(c)))
+		return rc;
+	sw = rte_zmalloc("mxg_smtp", sizeof(*sw), RTE_CACHE_LINE_SIZE);
+	if (!sw)
+		return MXG_E_NOMEM;
+	sw->rcache = calloc(RC_SLOTS, sizeof(*sw->rcache));
+	if (!sw->rcache) {
+		rte_free(sw);
+		return MXG_E_NOMEM;
+	}
+	sw->w = w;
+	sw->tcp = w->tcp;
+	sw->c = c;
+	TAILQ_INIT(&sw->sessions);
+	TAILQ_INIT(&sw->dead_s);
+	TAILQ_INIT(&sw->outs);
+	TAILQ_INIT(&sw->idle);
+	TAILQ_INIT(&sw->dead_o);
+	w->smtp = sw;
+	for (unsigned p = 0; p <= c->nports; p++) {
+		struct lst_info *li = &sw->linfo[p];
+
+		li->sw = sw;
+		li->reprocess = p == c->nports;
+		li->port = li->reprocess ? c->reprocess_port : c->port[p];
+		if (!li->port)
+			continue;
+		for (unsigned a = 0; a < c->naddrs; a++) {
+			char ip[64];
+
+			sw->lst[sw->nlst] = tcps_listen(w->tcp, &c->addr[a], li->port, NULL,
+							&lst_cbs, li, &rc);
+			if (!sw->lst[sw->nlst]) {
+				MXG_ERR(COMP, "worker %u: cannot listen on [%s]:%u: %s", w->idx,
+					mxg_ip_str(&c->addr[a], ip, sizeof(ip)), li->port,
+					mxg_strerror(rc));
+				return rc ? rc : MXG_E_NOMEM;
+			}
+			sw->nlst++;
+		}
+	}
+	w->smtp_deadline = 0;
+	pthread_mutex_lock(&tel_lock);
+	tel_ctx = ctx;
+	pthread_mutex_unlock(&tel_lock);
+	if (!tel_registered) {
+		tel_registered = true;
+		rte_telemetry_register_cmd("/mxgate/smtp", cmd_smtp,
+					   "SMTP proxy counters summed over workers. No parameters");
+	}
+	if (w->idx == 0)
+		MXG_INFO(COMP, "SMTP proxy: %u listeners per worker, downstream %s:%u",
+			 sw->nlst, mxg_ip_str(&c->ds_addr, (char[64]){0}, 64), c->ds_port);
+	return 0;
+}
+
+void dp_smtp_worker_stop(struct dp_worker *w)
+{
+	struct dp_smtp_worker *sw = w->smtp;
+	struct sess *s;
+	struct out *o;
+
+	pthread_mutex_lock(&tel_lock);
+	tel_ctx = NULL;
+	pthread_mutex_unlock(&tel_lock);
+	if (!sw)
+		return;
+	/* The stack is freed right after (tcps_stack_free frees every
+	 * connection): free our objects only, send nothing. */
+	while ((s = TAILQ_FIRST(&sw->sessions))) {
+		TAILQ_REMOVE(&sw->sessions, s, link);
+		dp_scan_abort(s->scan);
+		env_reset(s);
+		free(s->rcpt);
+		free(s->rres);
+		buf_free(&s->pend);
+		buf_free(&s->tin);
+		dp_tls_free(s->tls);
+		smtp_srv_free(s->srv);
+		free(s);
+	}
+	while ((o = TAILQ_FIRST(&sw->outs))) {
+		TAILQ_REMOVE(&sw->outs, o, link);
+		dp_tls_free(o->tls);
+		smtp_cli_free(o->cli);
+		free(o);
+	}
+	dp_smtp_reap(sw);
+	free(sw->rcache);
+	rte_free(sw);
+	w->smtp = NULL;
+}
+
+void dp_smtp_fini(void)
+{
+	smtp_acl_free(dp_smtp_g.allow);
+	smtp_acl_free(dp_smtp_g.known);
+	free(dp_smtp_g.dom);
+	dp_tls_ctx_free(dp_smtp_g.tls_srv);
+	dp_tls_ctx_free(dp_smtp_g.tls_cli);
+	memset(&dp_smtp_g, 0, sizeof(dp_smtp_g));
+}

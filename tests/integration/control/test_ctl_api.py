@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from conftest import Control  # noqa: F401  (fixtures come from conftest)
+from ctlenv import Control  # noqa: F401  (fixtures come from conftest)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pwd
 import stat
 import subprocess
 
-from conftest import Control, control_bin, wait_until
+from ctlenv import Control, control_bin, wait_until
 
 
 def test_fresh_start_creates_cluster_and_schema(control):

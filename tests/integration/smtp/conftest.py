@@ -3,19 +3,13 @@
 puts tests/lib on sys.path and imports mxgtest's fixtures."""
 
 import os
-import shutil
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from smtpenv import PySink, SmtpGateway  # noqa: E402
-
-
-def need(binary):
-    if shutil.which(binary) is None:
-        pytest.skip(f"{binary} not installed (scripts/deps.sh installs it)")
+from smtpenv import PySink, SmtpGateway, need  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")

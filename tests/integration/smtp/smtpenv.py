@@ -472,3 +472,10 @@ def self_signed(dirpath, cn="sink.test"):
                     "-days", "2", "-subj", f"/CN={cn}"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return crt, key
+
+
+def need(binary):
+    """Skips the calling test when |binary| is not installed."""
+    import pytest
+    if shutil.which(binary) is None:
+        pytest.skip(f"{binary} not installed (scripts/deps.sh installs it)")

@@ -28,7 +28,7 @@ GW, PEER = f"198.18.{SUBNET}.1", f"198.18.{SUBNET}.2"
 
 @pytest.fixture(scope="module")
 def pf_gw(dataplane_bin, tmp_path_factory):
-    from conftest import need
+    from smtpenv import need
     need("postfix")
     smtp = {"smtp_allow_client_ip": PEER, "local_domains": "local.test",
             "downstream_reply_timeout": 10, "downstream_data_timeout": 10}

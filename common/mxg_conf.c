@@ -459,7 +459,7 @@ int mxg_conf_check_unused(const struct mxg_conf *c, const char *const *types, ch
 			continue;
 		for (size_t k = 0; k < s->nkv; k++)
 			if (!s->kv[k].used) {
-				errf(err, errlen, "%s:%d: unknown key '%s' in [%s%s%s]", c->name,
+				errf(err, errlen, "%s:%d: %s: unknown key in [%s%s%s]", c->name,
 				     s->kv[k].line, s->kv[k].key, *s->type ? s->type : "global",
 				     *s->arg ? " " : "", s->arg);
 				return MXG_E_INVAL;

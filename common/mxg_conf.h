@@ -64,7 +64,7 @@ int mxg_conf_err(struct mxg_conf_sec *s, const char *key, char *err, size_t errl
 
 /* Returns 0 if every key of the sections whose type is in |types|
  * (NULL-terminated; NULL means every section) was read, else MXG_E_INVAL and
- * "FILE:LINE: unknown key 'k' in [sec]" in |err|. Each process checks the
+ * "FILE:LINE: k: unknown key in [sec]" in |err|. Each process checks the
  * sections it owns. */
 int mxg_conf_check_unused(const struct mxg_conf *c, const char *const *types, char *err,
 			  size_t errlen);

@@ -137,7 +137,7 @@ def test_config_errors(tmpdir755):
     c = Control(tmpdir755, extra="colour = blue\n")
     r = run_control(c.conf)
     assert r.returncode == 2
-    assert "unknown key 'colour' in [control]" in r.stderr
+    assert "colour: unknown key in [control]" in r.stderr
     c = Control(tmpdir755, extra="pg_port = 0\n")
     r = run_control(c.conf)
     assert r.returncode == 2 and "pg_port" in r.stderr

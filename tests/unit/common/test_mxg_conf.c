@@ -127,12 +127,12 @@ static void test_unused_keys(void **st)
 
 	assert_string_equal(mxg_conf_get(s, "idle"), "busy");
 	assert_int_equal(mxg_conf_check_unused(c, mine, err, sizeof(err)), MXG_E_INVAL);
-	assert_string_equal(err, "t.conf:3: unknown key 'idel' in [dataplane]");
+	assert_string_equal(err, "t.conf:3: idel: unknown key in [dataplane]");
 	mxg_conf_get(s, "idel");
 	/* [smtp] belongs to another process: not ours to judge. */
 	assert_int_equal(mxg_conf_check_unused(c, mine, err, sizeof(err)), 0);
 	assert_int_equal(mxg_conf_check_unused(c, NULL, err, sizeof(err)), MXG_E_INVAL);
-	assert_string_equal(err, "t.conf:5: unknown key 'x' in [smtp]");
+	assert_string_equal(err, "t.conf:5: x: unknown key in [smtp]");
 	mxg_conf_free(c);
 }
 

@@ -7,9 +7,12 @@
 # Installs dependencies (scripts/deps.sh), builds `build` (release), starts
 # mxgate-dataplane in the foreground in this network namespace, waits for
 # "mxgate-dataplane: ready", gives the kernel side of the tap (mxg0)
-# 198.18.0.2/24 and 2001:db8:18::2/64, prints how to reach the gateway and
-# runs until Ctrl-C or SIGTERM, which it forwards; it then waits for the
-# dataplane to stop and removes its DPDK runtime directory.
+# 198.18.0.2/24 and 2001:db8:18::2/64, starts a demo downstream MTA on
+# 198.18.0.2:10026 (Postfix's smtp-sink, one file per message under
+# /var/lib/mxgate/demo-mail) and mxgate-control (its internal PostgreSQL
+# under /var/lib/mxgate), prints how to reach the gateway and runs until
+# Ctrl-C or SIGTERM, which it forwards; it then stops everything it
+# started and removes the DPDK runtime directory.
 #
 # Environment: MXG_READY_TIMEOUT (seconds, default 60), MXG_SKIP_DEPS=1 and
 # MXG_SKIP_BUILD=1 to skip those steps.
@@ -54,6 +57,10 @@ fifo=$work/stdout
 mkfifo "$fifo"
 dp_pid=
 drain_pid=
+sink_pid=
+ctl_pid=
+mail_dir=/var/lib/mxgate/demo-mail
+ctl_bin=$build/control/mxgate-control
 
 # shellcheck disable=SC2317  # invoked through trap
 stop_dp() {
@@ -68,6 +75,10 @@ stop_dp() {
 # shellcheck disable=SC2317  # invoked through trap
 cleanup() {
 	set +e
+	for p in $ctl_pid $sink_pid; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	if [ -n "$dp_pid" ]; then
 		stop_dp TERM
 		wait "$dp_pid" 2>/dev/null
@@ -122,13 +133,31 @@ if ip link show dev "$tap" >/dev/null 2>&1; then
 	ip addr replace "$kaddr4" dev "$tap"
 	ip -6 addr replace "$kaddr6" dev "$tap" nodad
 	ip link set dev "$tap" up
+	# The demo downstream: the gateway delivers scanned mail to it through
+	# the tap. A real deployment points downstream_smtp_server_addr at its
+	# MTA instead.
+	if command -v smtp-sink >/dev/null && grep -q "^downstream_smtp_server_addr *= *${kaddr4%/*}" "$conf"; then
+		mkdir -p "$mail_dir"
+		chown postfix "$mail_dir" 2>/dev/null || true
+		smtp-sink -u postfix -d "$mail_dir/%Y%m%d%H%M%S." "${kaddr4%/*}:10026" 64 &
+		sink_pid=$!
+	fi
+	if [ -x "$ctl_bin" ] && grep -q '^\[control\]' "$conf"; then
+		"$ctl_bin" --config "$conf" &
+		ctl_pid=$!
+	fi
 	printf '%s\n' "
 mxgate is running. The gateway answers on $gw4 and $gw6 through $tap
 (kernel side: ${kaddr4%/*} and ${kaddr6%/*}):
 
     ping $gw4
     ping $gw6
-    ip neigh show dev $tap; ip -6 neigh show dev $tap
+    swaks --server $gw4 --from you@example.org --to postmaster@example.test
+    ls $mail_dir                    # what the demo downstream received
+
+The client's 250 comes only after the downstream accepted the message.
+Control plane API: https://127.0.0.1:8445 (token in /var/lib/mxgate/admin.token),
+e.g. $build/control/mxgatectl --config $conf status
 
 Counters (DPDK telemetry, /var/run/dpdk/$prefix/dpdk_telemetry.v2):
 

@@ -199,6 +199,11 @@ struct mime_parser *mime_parser_new(const struct mxg_mem *mem,
 
 void mime_parser_free(struct mime_parser *p);
 
+/* Forgets the message and starts a new one with the same callbacks and
+ * limits, keeping the parser's buffers (no allocation on the next message
+ * unless it needs more). Also valid on a parser that failed. */
+void mime_parser_reset(struct mime_parser *p);
+
 /* Consumes all |len| bytes of |in| (borrowed). Returns 0, MXG_E_NOMEM (the
  * parser is then dead), or the negative code a callback returned. */
 int mime_parser_feed(struct mime_parser *p, const uint8_t *in, size_t len);

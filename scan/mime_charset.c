@@ -16,6 +16,15 @@
  *  - Invalid sequences become U+FFFD and are counted; an incomplete sequence
  *    at the end of a chunk is carried into the next call (at most 16 bytes),
  *    so a multibyte character split by the network decodes correctly.
+ *  - The common single-byte charsets of mail (windows-1252 and what is read
+ *    as it, iso-8859-15/-2/-5/-9, windows-1250/-1251/-1256/-1257, koi8-r)
+ *    are converted by table (mime_charset_tables.h, identical to glibc's
+ *    modules): iconv's per-call module dispatch cost more than the whole
+ *    Hyperscan pass over the same text.
+ *  - A converter is reusable: mime_utf8_reset() switches it to another
+ *    charset, keeping the iconv descriptor when the charset is the same.
+ *    mime_utf8_pass_prefix() lets a caller use valid UTF-8 in place, with
+ *    no copy.
  *  - iconv allocates its own state with libc malloc (not struct mxg_mem);
  *    our struct itself comes from mxg_mem.
  */
@@ -25,13 +34,16 @@
 #include <strings.h>
 
 #include "mime_codec.h"
+#include "mime_charset_tables.h"
 
 #define CARRY_MAX 16
 
 struct mime_utf8 {
 	const struct mxg_mem *mem;
-	iconv_t cd;              /* (iconv_t)-1 in passthrough mode */
+	iconv_t cd;              /* (iconv_t)-1 in passthrough and table mode */
 	bool passthrough;        /* UTF-8/ASCII validated by hand */
+	const uint16_t *sb;      /* single-byte table (0x80-0xff), or NULL */
+	char name[64];           /* normalised charset name of |cd| */
 	uint8_t carry[CARRY_MAX];
 	size_t ncarry;
 	uint32_t errors;
@@ -81,6 +93,15 @@ static bool cs_is_utf8(const char *n)
 	return n[0] == '\0' || !strcmp(n, "utf-8") || !strcmp(n, "utf8") ||
 	       !strcmp(n, "us-ascii") || !strcmp(n, "ascii") || !strcmp(n, "us_ascii") ||
 	       !strcmp(n, "ansi_x3.4-1968");
+}
+
+/* The table of single-byte charset |n| (normalised), or NULL. */
+static const uint16_t *sb_find(const char *n)
+{
+	for (size_t i = 0; i < sizeof(sb_charsets) / sizeof(sb_charsets[0]); i++)
+		if (!strcmp(n, sb_charsets[i].name))
+			return sb_charsets[i].map;
+	return NULL;
 }
 
 /* Opens iconv for |cs|; falls back to ISO-8859-1 and sets *unknown. */
@@ -160,10 +181,44 @@ bool mime_utf8_valid(const uint8_t *s, size_t len)
 	return true;
 }
 
+/* (Re)initialises |u| for |charset|; keeps an open descriptor of the same
+ * charset. */
+static void utf8_init(struct mime_utf8 *u, const char *charset, bool *unknown)
+{
+	char n[64];
+
+	u->ncarry = 0;
+	u->errors = 0;
+	u->passthrough = false;
+	u->sb = NULL;
+	cs_norm(charset, n, sizeof(n));
+	if (u->cd != (iconv_t)-1) {
+		if (!strcmp(n, u->name)) {
+			iconv(u->cd, NULL, NULL, NULL, NULL); /* initial shift state */
+			return;
+		}
+		iconv_close(u->cd);
+		u->cd = (iconv_t)-1;
+	}
+	if (cs_is_utf8(n)) {
+		u->passthrough = true;
+		return;
+	}
+	u->sb = sb_find(n);
+	if (u->sb)
+		return;
+	u->cd = cs_open(n, unknown);
+	if (u->cd == (iconv_t)-1) {
+		/* iconv itself failed (ENOMEM): degrade to passthrough. */
+		u->passthrough = true;
+		return;
+	}
+	memcpy(u->name, n, sizeof(u->name));
+}
+
 struct mime_utf8 *mime_utf8_new(const struct mxg_mem *mem, const char *charset, bool *unknown)
 {
 	struct mime_utf8 *u;
-	char n[64];
 
 	if (!mem)
 		mem = mxg_mem_default();
@@ -172,17 +227,13 @@ struct mime_utf8 *mime_utf8_new(const struct mxg_mem *mem, const char *charset, 
 		return NULL;
 	u->mem = mem;
 	u->cd = (iconv_t)-1;
-	cs_norm(charset, n, sizeof(n));
-	if (cs_is_utf8(n)) {
-		u->passthrough = true;
-		return u;
-	}
-	u->cd = cs_open(n, unknown);
-	if (u->cd == (iconv_t)-1) {
-		/* iconv itself failed (ENOMEM): degrade to passthrough. */
-		u->passthrough = true;
-	}
+	utf8_init(u, charset, unknown);
 	return u;
+}
+
+void mime_utf8_reset(struct mime_utf8 *u, const char *charset, bool *unknown)
+{
+	utf8_init(u, charset, unknown);
 }
 
 void mime_utf8_free(struct mime_utf8 *u)
@@ -207,6 +258,78 @@ static size_t put_fffd(uint8_t *out)
 	return 3;
 }
 
+/* Length of the leading ASCII run of |in| (8 bytes at a time). */
+static size_t ascii_run(const uint8_t *in, size_t len)
+{
+	size_t i = 0;
+
+	while (i + 8 <= len) {
+		uint64_t w;
+
+		memcpy(&w, in + i, 8);
+		if (w & 0x8080808080808080ull)
+			break;
+		i += 8;
+	}
+	while (i < len && in[i] < 0x80)
+		i++;
+	return i;
+}
+
+size_t mime_utf8_pass_prefix(const struct mime_utf8 *u, const uint8_t *in, size_t len)
+{
+	size_t i = 0;
+
+	if (!u->passthrough || u->ncarry)
+		return 0;
+	for (;;) {
+		int n;
+
+		i += ascii_run(in + i, len - i);
+		if (i >= len)
+			return len;
+		n = utf8_seq(in + i, len - i);
+		if (n <= 0)
+			return i; /* invalid or cut: the converter's job */
+		i += (size_t)n;
+	}
+}
+
+/* Single-byte table: ASCII as is, the upper half through |u->sb|. */
+static size_t sb_conv(struct mime_utf8 *u, const uint8_t *in, size_t len, size_t *used,
+		      uint8_t *out, size_t cap)
+{
+	size_t i = 0, o = 0;
+
+	while (i < len) {
+		size_t k = len - i < cap - o ? len - i : cap - o;
+		size_t a = ascii_run(in + i, k);
+
+		memcpy(out + o, in + i, a);
+		o += a;
+		i += a;
+		if (i >= len || o + 3 > cap)
+			break;
+		if (in[i] < 0x80)
+			continue;
+		uint32_t cp = u->sb[in[i] - 0x80];
+
+		if (cp == 0xfffd)
+			u->errors++;
+		if (cp < 0x800) {
+			out[o++] = (uint8_t)(0xc0 | cp >> 6);
+			out[o++] = (uint8_t)(0x80 | (cp & 0x3f));
+		} else {
+			out[o++] = (uint8_t)(0xe0 | cp >> 12);
+			out[o++] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+			out[o++] = (uint8_t)(0x80 | (cp & 0x3f));
+		}
+		i++;
+	}
+	*used = i;
+	return o;
+}
+
 /* Passthrough: validates UTF-8, maps stray bytes as latin1. */
 static size_t pass_conv(struct mime_utf8 *u, const uint8_t *in, size_t len, size_t *used,
 			uint8_t *out, size_t cap)
@@ -215,10 +338,8 @@ static size_t pass_conv(struct mime_utf8 *u, const uint8_t *in, size_t len, size
 
 	while (i < len) {
 		/* Fast ASCII run. */
-		size_t j = i;
+		size_t j = i + ascii_run(in + i, len - i < cap - o ? len - i : cap - o);
 
-		while (j < len && in[j] < 0x80 && o + (j - i) < cap)
-			j++;
 		memcpy(out + o, in + i, j - i);
 		o += j - i;
 		i = j;
@@ -253,6 +374,8 @@ static size_t conv_step(struct mime_utf8 *u, const uint8_t *in, size_t len, size
 	size_t il = len, ol = cap;
 
 	*incomplete = false;
+	if (u->sb)
+		return sb_conv(u, in, len, used, out, cap);
 	if (u->passthrough) {
 		size_t o = pass_conv(u, in, len, used, out, cap);
 
@@ -373,9 +496,9 @@ size_t mime_utf8_oneshot(const char *charset, const uint8_t *in, size_t len, cha
 	cs_norm(charset, n, sizeof(n));
 	if (cs_is_utf8(n))
 		u.passthrough = true;
-	else
+	else if (!(u.sb = sb_find(n)))
 		u.cd = cs_open(n, unknown);
-	if (u.cd == (iconv_t)-1)
+	if (u.cd == (iconv_t)-1 && !u.sb)
 		u.passthrough = true;
 	while (len) {
 		size_t w = mime_utf8_conv(&u, in, len, &used, tmp, sizeof(tmp));

@@ -96,6 +96,14 @@ struct mime_utf8;
  * memory. */
 struct mime_utf8 *mime_utf8_new(const struct mxg_mem *mem, const char *charset, bool *unknown);
 void mime_utf8_free(struct mime_utf8 *u);
+/* Restarts |u| on a new text in |charset| (as mime_utf8_new, without
+ * allocating; the iconv descriptor is kept when the charset is the same). */
+void mime_utf8_reset(struct mime_utf8 *u, const char *charset, bool *unknown);
+/* Zero copy: when |u| passes UTF-8 through and holds no carried bytes,
+ * returns the length of the longest prefix of |in| that is complete, valid
+ * UTF-8 (the caller may use those bytes as they are and convert only the
+ * rest); else 0. */
+size_t mime_utf8_pass_prefix(const struct mime_utf8 *u, const uint8_t *in, size_t len);
 /* Converts |len| bytes; writes UTF-8 to |out| (capacity |cap|, at least 16)
  * and sets *used to the input bytes consumed (< len when |out| is full; call
  * again with the rest). An incomplete sequence at the end of |in| is kept

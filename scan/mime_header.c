@@ -136,9 +136,13 @@ size_t mime_hdr_decode_2047(const char *in, size_t len, char *out, size_t cap, u
 		if (in[i] == '=' && i + 1 < len && in[i + 1] == '?')
 			wl = ew_parse(in + i, len - i, &cs, &csl, &enc, &txt, &tl);
 		if (!wl) {
+			const char *eq;
+
 			if (in[i] == '=' && i + 1 < len && in[i + 1] == '?' && errors)
 				(*errors)++;
-			i++;
+			/* on to the next '=' (most headers have none) */
+			eq = i + 1 < len ? memchr(in + i + 1, '=', len - i - 1) : NULL;
+			i = eq ? (size_t)(eq - in) : len;
 			continue;
 		}
 		/* Literal text between words: dropped if only whitespace. */

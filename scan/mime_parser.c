@@ -5,7 +5,11 @@
  * DESCRIPTION
  *	Input is cut into lines with memchr; only the start of a line that may
  *	be a boundary ("--...") and header lines are copied, every other body
- *	byte is handed on in place. The line end before a boundary belongs to
+ *	byte is handed on in place, and consecutive lines that cannot be
+ *	delimiters (the next one does not start with '-') go out as one span,
+ *	not one event per line (coalesce(); in text/plain the same for lines
+ *	that cannot start a uuencode "begin"). mime_parser_reset() reuses a
+ *	parser, its buffers and one spare frame for the next message. The line end before a boundary belongs to
  *	the boundary (RFC 2046 5.1.1), so the parser holds back each line end
  *	of a body until the next line is known not to be a delimiter. Open
  *	entities form a stack of frames (the message, multiparts, the current
@@ -70,6 +74,7 @@
  *	max_decoded_bytes and the parts of a uuencode begin line.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -160,6 +165,7 @@ struct mime_parser {
 	bool hdr_pending, hdr_over;
 	bool limit_decoded_seen;
 	bool bare_lf_seen;
+	struct frame *spare;          /* root only: one freed frame kept for reuse */
 	uint8_t dbuf[DBUF_SIZE];      /* decoder output */
 	uint8_t ubuf[DBUF_SIZE + MIME_UU_LINE_MAX]; /* uu-in-text output */
 };
@@ -336,8 +342,17 @@ static bool buf_add(struct mime_parser *p, uint8_t **b, size_t *n, size_t *cap, 
 static struct frame *frame_push(struct mime_parser *p, struct frame *up, const char *path,
 				uint32_t depth)
 {
-	struct frame *f = mxg_calloc(p->mem, 1, sizeof(*f));
+	struct mime_parser *r = p->root;
+	struct frame *f = r->spare;
 
+	if (f) {
+		r->spare = NULL;
+		memset(f, 0, offsetof(struct frame, fn));
+		f->fn[0] = f->alt[0] = f->ct_name[0] = f->cd_name[0] = '\0';
+		memset(&f->name_conflict, 0, sizeof(*f) - offsetof(struct frame, name_conflict));
+	} else {
+		f = mxg_calloc(p->mem, 1, sizeof(*f));
+	}
 	if (!f) {
 		p->root->err = MXG_E_NOMEM;
 		return NULL;
@@ -803,7 +818,11 @@ static void text_out(struct mime_parser *p, struct frame *f, const uint8_t *d, s
 			f->ntline = 0;
 			continue;
 		}
+		/* Whole lines up to the next one that starts with 'b' (a
+		 * possible "begin"), in one event. */
 		q = memchr(d, '\n', n);
+		while (q && q + 1 < d + n && q[1] != 'b')
+			q = memchr(q + 1, '\n', (size_t)(d + n - q - 1));
 		m = q ? (size_t)(q - d) + 1 : n;
 		emit_body(p, &f->part, d, m);
 		f->tbol = q != NULL;
@@ -934,9 +953,15 @@ static void frame_close(struct mime_parser *p)
 
 static void frame_free(struct mime_parser *p, struct frame *f)
 {
+	struct mime_parser *r = p->root;
+
 	if (f->child)
 		mime_parser_free(f->child);
 	mxg_free(p->mem, f->boundary);
+	if (!r->spare && p->mem == r->mem) {
+		r->spare = f;
+		return;
+	}
 	mxg_free(p->mem, f);
 }
 
@@ -1190,6 +1215,56 @@ static size_t hdr_input(struct mime_parser *p, const uint8_t *in, size_t len)
 	return m;
 }
 
+/* Mid-line body input whose line ends at |q|, and the next line does not
+ * start with '-': that line end cannot precede a delimiter, so the
+ * following lines are taken too, as long as each is complete and the one
+ * after it cannot be a delimiter either. One sink() then carries many
+ * lines (a BODY_CHUNK per line cost more than the scanning itself); only
+ * the last line end is held back as usual. Returns the bytes consumed, or
+ * 0 when there was only the one line (the caller's single-line path). */
+static size_t coalesce(struct mime_parser *p, const uint8_t *in, size_t len, const uint8_t *q)
+{
+	const uint8_t *end = in + len, *last = q, *e;
+	size_t m = (size_t)(q - in), n;
+	bool seen = p->root->bare_lf_seen, first_bare;
+
+	/* MIME_ANOM_BARE_LF is reported once, right after the line that
+	 * showed it, as on the one-line path: a span ends at that line. */
+	first_bare = m == 0 ? !p->cr_held : in[m - 1] != '\r';
+	if (!seen && first_bare)
+		return 0;
+	while (last + 1 < end && last[1] != '-') {
+		e = memchr(last + 1, '\n', (size_t)(end - last - 1));
+		if (!e)
+			break;
+		last = e;
+		if (!seen && e[-1] != '\r')
+			break;
+	}
+	if (last == q)
+		return 0;
+	/* The first line end is content now: a CR held from the previous
+	 * chunk goes out first. */
+	if (p->cr_held) {
+		p->cr_held = false;
+		sink(p, (const uint8_t *)"\r", 1);
+	}
+	n = (size_t)(last - in);
+	if (in[n - 1] == '\r') {
+		sink(p, in, n - 1);
+		p->eol[0] = '\r';
+		p->eol[1] = '\n';
+		p->neol = 2;
+	} else {
+		sink(p, in, n);
+		p->eol[0] = '\n';
+		p->neol = 1;
+		note_bare_lf(p);
+	}
+	p->bol = true;
+	return n + 1;
+}
+
 /* Body input (leaf, preamble, epilogue). Returns bytes consumed. A line
  * that starts with '-' is collected (up to the longest boundary plus
  * CAND_TAIL_MAX) until it is known whether it is a delimiter; a longer one
@@ -1216,6 +1291,12 @@ static size_t body_input(struct mime_parser *p, const uint8_t *in, size_t len)
 			return len;
 		}
 		m = (size_t)(q - in);
+		if (q + 1 < in + len && q[1] != '-') {
+			size_t k = coalesce(p, in, len, q);
+
+			if (k)
+				return k;
+		}
 		if (m == 0 && p->cr_held) {
 			p->cr_held = false;
 			p->eol[0] = '\r';
@@ -1369,9 +1450,38 @@ void mime_parser_free(struct mime_parser *p)
 		p->top = f->up;
 		frame_free(p, f);
 	}
+	if (p->root == p)
+		mxg_free(p->mem, p->spare);
 	mxg_free(p->mem, p->line);
 	mxg_free(p->mem, p->hdr);
 	mxg_free(p->mem, p);
+}
+
+void mime_parser_reset(struct mime_parser *p)
+{
+	struct frame *spare;
+	uint8_t *line = p->line, *hdr = p->hdr;
+	size_t line_cap = p->line_cap, hdr_cap = p->hdr_cap;
+
+	while (p->top) {
+		struct frame *f = p->top;
+
+		p->top = f->up;
+		frame_free(p, f);
+	}
+	spare = p->spare;
+	/* Everything before dbuf is state; the two decode buffers need no
+	 * clearing (always written before they are read). */
+	memset((uint8_t *)p + offsetof(struct mime_parser, res), 0,
+	       offsetof(struct mime_parser, dbuf) - offsetof(struct mime_parser, res));
+	p->spare = spare;
+	p->line = line;
+	p->line_cap = line_cap;
+	p->hdr = hdr;
+	p->hdr_cap = hdr_cap;
+	p->bol = true;
+	p->first_line = true;
+	snprintf(p->base_path, sizeof(p->base_path), "1");
 }
 
 int mime_parser_feed(struct mime_parser *p, const uint8_t *in, size_t len)

@@ -4,43 +4,57 @@
  * the per-message scan session.
  *
  *	struct scan_engine   immutable compiled state: Hyperscan databases for
- *	                     the content-filter rules (subject, headers, body
- *	                     text, attachment names) and the virus signatures
+ *	                     the content rules (subject, headers, body text,
+ *	                     attachment names) and the virus signatures
  *	                     (ClamAV formats, scan_sig.h, plus built-in EICAR),
- *	                     and the hash tables of the hash signatures.
- *	                     Refcounted; built off the hot path.
+ *	                     the hash tables of the hash signatures, the DLP
+ *	                     templates (scan_dlp.h) and the PCRE2 content
+ *	                     filters (scan_cfilter.h). Refcounted; built off
+ *	                     the hot path.
  *	struct scan_engine_slot  the current engine of a process: sessions take a
  *	                     reference when they start and keep it to the end,
  *	                     the control thread swaps in a new generation at any
  *	                     time (hot reload; readers never block).
- *	struct scan_session  one message: the raw message (after SMTP
+ *	struct scan_session  one message at a time: the raw message (after SMTP
  *	                     dot-unstuffing) is fed as it streams in; the session
- *	                     drives the MIME parser, and per leaf part computes
- *	                     hashes, runs the virus database in streaming mode
- *	                     (one Hyperscan stream per part and database; no part
- *	                     is held whole for matching), converts text parts to
- *	                     UTF-8 (HTML reduced to text) for the body rules, and
- *	                     at the end returns a structured result for policy.
+ *	                     drives the MIME parser and, per leaf part:
+ *	                       - hashes, the virus database in streaming mode
+ *	                         (no part is held whole for matching), hash,
+ *	                         body and logical signatures at its end;
+ *	                       - the true file type (scan_ftype.h): category,
+ *	                         MIME type, macros / JavaScript / encryption /
+ *	                         name-mismatch flags;
+ *	                       - archives expanded (scan_archive.h), each member
+ *	                         through the same per-file pipeline;
+ *	                       - text parts converted to UTF-8 (HTML reduced to
+ *	                         text plus links) and fed to the body rules, one
+ *	                         DLP stream per message, the URL extractor
+ *	                         (scan_url.h) and the content filters' body;
+ *	                         text found in attachments and members (true
+ *	                         type text/HTML/XML, first 256 KiB) goes to DLP
+ *	                         and URLs too;
+ *	                     and the preamble, epilogue and unparsed bytes of
+ *	                     multiparts go through the virus database and the
+ *	                     body consumers, so a malformed message cannot hide
+ *	                     content there. At the end: a structured result.
+ *	                     scan_session_reset() starts the next message on the
+ *	                     same object (one session per lcore, no per-message
+ *	                     allocation once warm).
  *
  * Sans-IO: no sockets, no clock, no threads. Scratch: a Hyperscan scratch is
  * needed per thread that scans. A session created with scan_session_new()
  * owns one (cloned from the engine's prototype); an lcore that runs many
- * sessions to completion passes its own struct scan_scratch to
- * scan_session_new_ex() and saves the clone (one scratch serves every
- * session of the thread, since scans never interleave inside one call).
+ * sessions passes its own struct scan_scratch to scan_session_new_ex() (one
+ * scratch serves every session of the thread, since scans never interleave
+ * inside one call). The scratch also owns the thread's libmagic handle
+ * (scan_ftype), opened at the first file that needs it.
  *
- * Allocation: session memory (parser, result, strings, per-part state) comes
- * from the struct mxg_mem given at create. Hyperscan databases, streams and
- * scratch, and OpenSSL digest contexts, use their libraries' allocators
- * (hs_set_allocator is process-global: not worth hijacking per session).
- *
- * Other scan components: archive expansion (scan_archive.h) is wired in:
- * members run through the same per-file pipeline (hashes, signatures,
- * magic) and appear in the inventory with SCAN_PF_MEMBER. True file type
- * (scan_ftype.h), DLP (scan_dlp.h), URL extraction (scan_url.h) and the
- * PCRE2 content filters (scan_cfilter.h) are not wired yet; their hook
- * points are marked "hook:" in scan_session.c (the UTF-8 text stream in
- * text_scan(), HTML links in html_link(), whole files in sfile_end()).
+ * Allocation: session memory (parser, result, strings, per-part state, DLP,
+ * URL and content-filter state) comes from the struct mxg_mem given at
+ * create. Hyperscan databases, streams and scratch, OpenSSL digest
+ * contexts, libarchive, libmagic and PCRE2 match data use their libraries'
+ * allocators (hs_set_allocator is process-global: not worth hijacking per
+ * session).
  */
 #ifndef MXG_SCAN_SCAN_H
 #define MXG_SCAN_SCAN_H
@@ -51,7 +65,12 @@
 
 #include "mime.h"
 #include "mxg_mem.h"
+#include "scan_archive.h"
+#include "scan_cfilter.h"
+#include "scan_dlp.h"
+#include "scan_ftype.h"
 #include "scan_sig.h"
+#include "scan_url.h"
 
 struct scan_engine;
 struct scan_engine_slot;
@@ -99,11 +118,20 @@ struct scan_config {
 	                                * algorithms are added automatically */
 	scan_reject_fn *on_reject;     /* may be NULL */
 	void *ud;
+	/* DLP templates, built with scan_dlp_new/add_template/add_pattern and
+	 * compiled (scan_dlp_compile). Transferred: the engine frees it, also
+	 * when the build fails. NULL: no DLP. */
+	struct scan_dlp *dlp;
+	/* Content filters (PCRE2 rules on subject, headers, body, attachment
+	 * names, sizes and counts), built with scan_cfilter_* and compiled.
+	 * Transferred like |dlp|. NULL: none. Rule indices are reported in
+	 * struct scan_result.cf_hits. */
+	struct scan_cfilter *cfilter;
 };
 
 /* Builds an engine (slow: compiles Hyperscan databases; off the hot path).
  * |sigs| (transferred, may be NULL) is the loaded signature set; the engine
- * frees it. Each database is serialised and deserialised once on the way
+ * frees it, and |cfg->dlp| and |cfg->cfilter| as well. Each database is serialised and deserialised once on the way
  * (the form in which the control plane ships them). The built-in EICAR
  * signature is always present. Returns the engine with one reference, or
  * NULL with |err| filled (out of memory, or no database at all could be
@@ -123,6 +151,8 @@ struct scan_engine_info {
 	uint32_t hash_sigs;          /* hash signatures (hdb/hsb) */
 	struct scan_sig_stats sigs;  /* loader statistics, incl. HS rejects */
 	size_t db_bytes;             /* size of all databases */
+	uint32_t dlp_templates;      /* DLP templates */
+	uint32_t cf_rules;           /* content-filter rules */
 };
 void scan_engine_info(const struct scan_engine *e, struct scan_engine_info *out);
 
@@ -155,10 +185,13 @@ struct scan_limits {
 	uint32_t max_files;         /* files scanned (parts + members); beyond: not scanned */
 	uint32_t max_hits;          /* virus + rule hits recorded (more are counted) */
 	uint32_t hash_algs;         /* extra SCAN_HASH_* for this session */
+	struct scan_archive_limits archive; /* archive expansion (bombs, depth) */
+	struct scan_url_limits url; /* URL extraction; url.max_urls 0: off */
 };
 /* Defaults: mime_limits_default, 10000 files, 1000 hits, SHA-256 of every
  * file for the inventory (set hash_algs to 0 to compute only what the hash
- * signatures need). */
+ * signatures need), scan_archive_limits_default, 512 URLs of at most 2048
+ * bytes. */
 void scan_limits_default(struct scan_limits *l);
 
 /* Result flags. */
@@ -168,12 +201,24 @@ void scan_limits_default(struct scan_limits *l);
 #define SCAN_R_LIMIT 0x08u      /* a limit was hit: not everything was scanned */
 #define SCAN_R_ERROR 0x10u      /* scanning failed (out of memory, Hyperscan
                                  * error): the verdict is incomplete */
+#define SCAN_R_DLP 0x20u        /* a DLP template reached its threshold */
+#define SCAN_R_CFILTER 0x40u    /* a content-filter rule matched */
+#define SCAN_R_ARCHIVE 0x80u    /* an archive verdict other than OK */
 
 /* Part flags (struct scan_part.flags). */
 #define SCAN_PF_LEAF 0x01u      /* a file: size and hashes are valid */
 #define SCAN_PF_TEXT 0x02u      /* scanned as text by the body rules */
-#define SCAN_PF_MEMBER 0x04u    /* extracted from an archive (hook) */
+#define SCAN_PF_MEMBER 0x04u    /* extracted from an archive */
 #define SCAN_PF_NOT_SCANNED 0x08u /* over max_files */
+#define SCAN_PF_ATTACHMENT 0x10u /* a MIME leaf with a file name or
+                                  * "Content-Disposition: attachment" (also a
+                                  * named file given to scan_session_scan_file) */
+#define SCAN_PF_RAW 0x20u       /* multipart whose preamble, epilogue or
+                                 * unparsed bytes were scanned (hits in them
+                                 * name this part) */
+#define SCAN_PF_TEXT_EXTRACTED 0x40u /* not a text part, but its true type is
+                                 * text/HTML/XML: its first 256 KiB went to
+                                 * DLP and URL extraction */
 
 struct scan_part {
 	char path[MIME_PATH_MAX];     /* MIME path; members "P/a/b" */
@@ -183,7 +228,12 @@ struct scan_part {
 	const char *ctype;            /* declared content type */
 	const char *filename;         /* NULL when none */
 	const char *declared_type;    /* by file name extension ("exe"), or NULL */
-	const char *detected_type;    /* by content (magic): "pe", "zip", ..., or NULL */
+	const char *detected_type;    /* by content: scan_ftype kind ("pe", "ooxml",
+	                               * "zip", "js", "text", ...), or NULL */
+	enum scan_ftype_cat ftype;    /* true type category (leaves) */
+	uint32_t ftype_flags;         /* SCAN_FTF_*: macros, JS, encrypted,
+	                               * name mismatch, DLL, auto-action */
+	const char *true_mime;        /* MIME type by content, or NULL */
 	uint64_t size;                /* decoded bytes */
 	uint32_t hashes;              /* SCAN_HASH_* valid below */
 	uint8_t md5[16];
@@ -212,7 +262,19 @@ struct scan_rule_hit {
 	uint64_t som;                /* first match start if SCAN_RF_SOM, else 0 */
 };
 
-/* The result. Lent out: valid until scan_session_free(). */
+/* The result. Lent out: valid until scan_session_reset() or
+ * scan_session_free(). Everything policy conditions need:
+ *	virus            viruses[], SCAN_R_VIRUS
+ *	archive verdicts archive_verdict/archive_limit/archive_flags
+ *	DLP template     dlp (per-template counts), dlp_matched (mask)
+ *	content filter   cf_hits[] (PCRE2 rules), rules[] (Hyperscan rules on
+ *	                 subject, header, body, attachment name)
+ *	attachments      parts[] with SCAN_PF_ATTACHMENT: true type (ftype,
+ *	                 ftype_flags, true_mime, detected_type), declared type,
+ *	                 filename, size; attachments (count)
+ *	message size     msg_size
+ *	header match     rules[] with where == SCAN_W_HEADER
+ *	URLs             scan_result_url(r, 0 .. nurls-1) */
 struct scan_result {
 	uint32_t flags;                    /* SCAN_R_* */
 	uint64_t generation;               /* engine generation that scanned */
@@ -228,8 +290,27 @@ struct scan_result {
 	uint32_t archive_flags;            /* SCAN_ARF_* of scan_archive.h, all
 	                                    * archives (bomb, too deep, encrypted,
 	                                    * corrupt, traversal) */
+	enum scan_archive_verdict archive_verdict; /* the worst over all archives
+	                                    * (BOMB > TOO_DEEP > ENCRYPTED > CORRUPT) */
+	enum scan_archive_limit archive_limit;     /* limit behind a BOMB/TOO_DEEP */
+	uint64_t msg_size;                 /* raw message bytes fed */
+	uint32_t attachments;              /* parts with SCAN_PF_ATTACHMENT that are
+	                                    * not archive members */
+	uint32_t ftype_flags;              /* SCAN_FTF_* of all parts, OR-ed */
+	const struct scan_dlp_result *dlp; /* per-template counts, per-detector
+	                                    * counts; NULL without DLP templates */
+	uint64_t dlp_matched;              /* bit t: template t met its threshold */
+	const struct scan_cf_hit *cf_hits; /* content-filter rules matched */
+	size_t ncf_hits;
+	size_t nurls;                      /* distinct URLs (text and HTML links) */
+	uint32_t urls_dropped;             /* distinct URLs over url.max_urls */
+	const struct scan_url *url_set;    /* (for scan_result_url) */
 	const struct mime_result *mime;    /* parser summary (anomalies, limits) */
 };
+
+/* URL |i| of |r| (normalised URL, host, registrable-domain guess, flags,
+ * count), in order of first appearance; NULL when out of range. */
+const struct scan_url_entry *scan_result_url(const struct scan_result *r, size_t i);
 
 /* Creates a session on |e| (a reference is taken), with |mem| (NULL: libc)
  * and |limits| (NULL: defaults; copied). It owns a scratch. Returns NULL
@@ -243,13 +324,25 @@ struct scan_session *scan_session_new_ex(struct scan_engine *e, const struct mxg
 					 struct scan_scratch *scratch);
 void scan_session_free(struct scan_session *s);
 
+/* Forgets the message and starts the next one on the same session, keeping
+ * its parser, streams, converters, HTML reducer, DLP/URL/filter state and
+ * buffers: no allocation per message once they have grown. |e| (may be NULL:
+ * keep the current engine) is the engine for the next message; a new one
+ * takes a reference and releases the old. With a borrowed scratch, the
+ * caller prepares it for |e| first (scan_scratch_prepare). The previous
+ * result is invalid afterwards. Valid in any state (mid-message, after an
+ * error). Returns 0, or MXG_E_NOMEM when the own scratch could not grow for
+ * |e| (the session then stays on its previous engine, reset). */
+int scan_session_reset(struct scan_session *s, struct scan_engine *e);
+
 /* Feeds |len| bytes of the raw message (borrowed). Returns 0, or a negative
  * MXG_E_* code (fatal codes: the session is dead but still gives a result
  * flagged SCAN_R_ERROR after scan_session_finish). */
 int scan_session_feed(struct scan_session *s, const uint8_t *in, size_t len);
 
 /* Ends the message and returns the result (never NULL; lent out until
- * scan_session_free). Call once; later calls return the same result. */
+ * scan_session_reset or scan_session_free). Later calls return the same
+ * result. */
 const struct scan_result *scan_session_finish(struct scan_session *s);
 
 /* Scans one whole file that is not a message (mxgate-scan on a raw file, an

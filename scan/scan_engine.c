@@ -57,6 +57,8 @@ static void engine_free(struct scan_engine *e)
 	hs_free_scratch(e->proto);
 	free(e->rules);
 	scan_sigset_free(e->sigs);
+	scan_dlp_free(e->dlp);
+	scan_cfilter_free(e->cfilter);
 	free(e);
 }
 
@@ -186,8 +188,11 @@ static int build_rules(struct scan_engine *e, const struct scan_config *cfg)
 			som = true;
 		if (r->where & SCAN_W_BODY)
 			tx[nt++] = x;
-		if (r->where & (SCAN_W_SUBJECT | SCAN_W_HEADER | SCAN_W_ATTACH_NAME))
+		if (r->where & (SCAN_W_SUBJECT | SCAN_W_HEADER | SCAN_W_ATTACH_NAME)) {
 			lx[nl++] = x;
+			e->ldb_where |= r->where & (SCAN_W_SUBJECT | SCAN_W_HEADER |
+						    SCAN_W_ATTACH_NAME);
+		}
 	}
 	e->nrules = (uint32_t)cfg->nrules;
 	b.ex = tx;
@@ -250,7 +255,17 @@ struct scan_engine *scan_engine_build(const struct scan_config *cfg, struct scan
 
 	if (!e) {
 		scan_sigset_free(sigs);
+		if (cfg) {
+			scan_dlp_free(cfg->dlp);
+			scan_cfilter_free(cfg->cfilter);
+		}
 		goto fail;
+	}
+	if (cfg) {
+		e->dlp = cfg->dlp;
+		e->cfilter = cfg->cfilter;
+		e->info.dlp_templates = e->dlp ? (uint32_t)scan_dlp_template_count(e->dlp) : 0;
+		e->info.cf_rules = e->cfilter ? (uint32_t)scan_cfilter_rule_count(e->cfilter) : 0;
 	}
 	e->refs = 1;
 	e->generation = __atomic_add_fetch(&generation_counter, 1, __ATOMIC_RELAXED);
@@ -365,6 +380,7 @@ static const char *const pinned_charsets[] = {
 
 struct scan_scratch {
 	hs_scratch_t *hs;
+	struct scan_ftype *ft;   /* true type (libmagic handle), lazily */
 	iconv_t pin[NPINNED];
 };
 
@@ -389,7 +405,15 @@ void scan_scratch_free(struct scan_scratch *s)
 		if (s->pin[i] != (iconv_t)-1)
 			iconv_close(s->pin[i]);
 	hs_free_scratch(s->hs);
+	scan_ftype_free(s->ft);
 	free(s);
+}
+
+struct scan_ftype *scan_scratch_ftype(struct scan_scratch *s)
+{
+	if (!s->ft)
+		s->ft = scan_ftype_new(NULL, NULL);
+	return s->ft;
 }
 
 int scan_scratch_prepare(struct scan_scratch *s, const struct scan_engine *e)

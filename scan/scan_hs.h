@@ -73,11 +73,18 @@ struct scan_engine {
 	hs_scratch_t *proto;          /* prototype scratch for the three */
 	struct eng_rule *rules;
 	uint32_t nrules;
+	uint32_t ldb_where;           /* SCAN_W_* of the rules in ldb: a header
+	                               * or name no rule looks at is not scanned */
 	uint32_t hash_algs;           /* computed per file */
+	struct scan_dlp *dlp;         /* owned; NULL or compiled */
+	struct scan_cfilter *cfilter; /* owned; NULL or compiled */
 	struct scan_engine_info info;
 };
 
 /* The Hyperscan scratch inside a struct scan_scratch (scan_engine.c). */
 hs_scratch_t *scan_scratch_hs(struct scan_scratch *s);
+/* The scratch's true-type detector, created at the first call; NULL when
+ * out of memory. */
+struct scan_ftype *scan_scratch_ftype(struct scan_scratch *s);
 
 #endif

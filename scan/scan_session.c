@@ -1,40 +1,65 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * scan_session.c - one message through the scan engine (see scan.h).
+ * scan_session.c - one message at a time through the scan engine (scan.h).
  *
  * The raw message goes to the MIME parser; its events drive everything:
  *
  *	HEADER      message headers (depth 0, and those of embedded
  *	            message/rfc822 parts) are RFC 2047 decoded and matched by the
  *	            block-mode line database as "Name: value" (SCAN_W_HEADER);
- *	            the top-level Subject also as SCAN_W_SUBJECT.
+ *	            the top-level Subject also as SCAN_W_SUBJECT. Top-level
+ *	            headers are kept (arena) for the content filters.
  *	PART_BEGIN  the part enters the inventory; file names are matched
  *	            (SCAN_W_ATTACH_NAME); a leaf opens a "file" (struct sfile:
  *	            digests, the virus stream, the first bytes, a hit map);
  *	            a text leaf (text/...) also opens the text pipeline (charset ->
- *	            UTF-8 -> HTML reduced to text when text/html -> the body
- *	            stream of the text database, and the text hook).
+ *	            UTF-8 -> HTML reduced to text and links when text/html ->
+ *	            the consumers below).
  *	BODY_CHUNK  decoded bytes go to the file and, for text, the pipeline.
+ *	PREAMBLE, EPILOGUE, UNPARSED
+ *	            bytes outside any part (before the first or after the last
+ *	            delimiter of a multipart, or after max_parts) are a "raw"
+ *	            file of that multipart: virus stream and body consumers,
+ *	            read as UTF-8 (flag SCAN_PF_RAW). A malformed message cannot
+ *	            park content where no leaf is.
  *	PART_END    the file ends: end-of-data matches flushed, digests
  *	            finished, hash signatures looked up, body and logical
  *	            signatures evaluated against the target type and end-of-file
- *	            offsets; an archive (scan_archive_sniff on the first bytes)
- *	            that was buffered is expanded and each member runs through the
- *	            same per-file pipeline (struct sfile) as a part of its own.
+ *	            offsets, the true type detected (scan_ftype); an archive is
+ *	            expanded and each member runs through the same per-file
+ *	            pipeline (struct sfile) as a part of its own.
+ *
+ * Text consumers (text_scan): the body database (Hyperscan stream), the
+ * content filters' body (PCRE2, scan_cfilter), one DLP stream per message
+ * (scan_dlp: counts add up over the parts, no match spans two parts) and
+ * the URL extractor (scan_url; HTML links are added as links). Text of
+ * attachments and archive members whose true type is text, HTML or XML
+ * (first EXTRACT_MAX bytes) goes to DLP and URLs only: body rules are about
+ * what the message says, DLP about what it carries.
+ *
+ * True type: files that look like attachments (a file name, disposition
+ * attachment, a non-text type, archive members) get scan_ftype_detect on
+ * their first FTYPE_PREFIX bytes, or on the whole file for zip, OLE2 and
+ * PDF (their macros and JavaScript can be anywhere). Inline text parts are
+ * typed by their magic numbers only (a text body is shown, not run); a
+ * text/plain body that starts like a PE or a zip gets the full detection.
+ *
+ * Buffering: the first SNIFF_WINDOW bytes of every file are copied to
+ * decide; beyond that only archives, OLE2 and PDF (whole, up to
+ * ARCHIVE_BUF_MAX; libarchive needs random access) and attachment
+ * prefixes are kept. Body bytes are otherwise never copied: the parser
+ * hands over spans of many lines, valid UTF-8 goes to the consumers in
+ * place (mime_utf8_pass_prefix), HTML is reduced straight from the input.
  *
  * Streams: one Hyperscan stream per open file and database, reset (not
- * reallocated) between files: a session allocates at most two virus
- * streams (a MIME leaf and the archive member being expanded from it) and
- * one text stream, whatever the number of parts.
+ * reallocated) between files: a session allocates at most three virus
+ * streams (a MIME leaf, the archive member being expanded from it, a raw
+ * region) and one text stream, whatever the number of parts or messages.
  *
- * Archives are the one place where a part is held whole: libarchive needs
- * random access for zip/7z. Buffering starts only when the first bytes look
- * like an archive and stops at ARCHIVE_BUF_MAX (flagged as a limit).
- *
- * Not done here (hook points): DLP and URL extraction consume the UTF-8
- * text through struct scan_hooks.on_text/on_link; the true file type of a
- * file through on_file (scan_ftype.h works on whole files). The built-in
- * sniffer below only names the common magic numbers.
+ * Reuse: scan_session_reset() keeps every object and buffer (parser with
+ * its frames, streams, digest contexts, converter, HTML reducer, DLP, URL
+ * and filter state, vectors, the first arena block); a buffer grown past
+ * TRIM_BYTES by a big attachment is given back at reset.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,12 +70,14 @@
 
 #include "mime_codec.h"
 #include "mxg_err.h"
-#include "scan_archive.h"
 #include "scan_hs.h"
 
 #define HEAD_MAX 64                 /* first bytes kept per file */
-#define SNIFF_WINDOW 1024           /* bytes buffered to decide "archive?" */
-#define ARCHIVE_BUF_MAX (32u << 20) /* largest part buffered for expansion */
+#define SNIFF_WINDOW 1024           /* bytes buffered to decide what to keep */
+#define ARCHIVE_BUF_MAX (32u << 20) /* largest file buffered whole */
+#define FTYPE_PREFIX (256u << 10)   /* attachment prefix kept for true type */
+#define EXTRACT_MAX FTYPE_PREFIX    /* text taken from attachments/members */
+#define TRIM_BYTES (1u << 20)       /* buffers larger than this freed at reset */
 #define TEXT_BUF 4096
 #define ARENA_BLOCK 4096
 
@@ -67,15 +94,21 @@ struct sfile {
 	uint32_t algs;
 	bool open;
 	bool member;         /* archive member: no nested expansion here */
+	bool raw;            /* preamble/epilogue/unparsed: no inventory entry */
+	bool typed;          /* full true-type detection (attachment-like) */
+	bool text;           /* its text went through the text pipeline */
 	uint32_t part;       /* index in parts */
 	uint64_t size;
 	uint8_t head[HEAD_MAX];
 	uint32_t nhead;
 	struct hit *hits;
 	uint32_t nhits, caphits;
-	uint8_t *buf;        /* archive buffering */
+	uint8_t *buf;        /* sniff window, then what |keep| says */
 	size_t nbuf, capbuf;
-	bool buffering, buf_over, sniffed;
+	size_t keep;         /* bytes kept after the sniff decision */
+	bool sniffed;        /* |keep| decided */
+	bool expand;         /* archive to expand at the end */
+	bool cut;            /* bytes beyond |keep| were not kept */
 };
 
 struct arena {
@@ -84,26 +117,47 @@ struct arena {
 	char data[];
 };
 
+enum text_mode {
+	TM_BODY = 0,   /* message text: every consumer */
+	TM_EXTRACT,    /* text found in a file: DLP and URLs */
+};
+
 struct scan_session {
 	const struct mxg_mem *mem;
 	struct scan_engine *eng;
 	struct scan_limits lim;
 	struct scan_scratch *own_scratch;
+	struct scan_scratch *scr;  /* own_scratch or the caller's */
 	hs_scratch_t *scratch;
 	struct mime_parser *mp;
-	struct sfile leaf, memb;
+	struct sfile leaf, memb, raw;
+	/* raw region (preamble/epilogue/unparsed) being scanned */
+	enum mime_event_type raw_type;
+	const struct mime_part *raw_of;
 	/* text pipeline */
 	bool text_on, html_on;
+	enum text_mode tmode;
 	hs_stream_t *ts;
 	struct mime_utf8 *u8;
 	struct mime_html *html;
 	uint32_t text_part;
 	uint8_t tbuf[TEXT_BUF];
+	/* consumers (created at first need, kept across messages) */
+	struct scan_url *url;
+	struct scan_dlp_stream *dlps;
+	struct scan_cf_eval *cfe;
 	/* line database context */
 	uint32_t cur_where;
 	uint32_t cur_part;
 	char *hbuf;
 	size_t hcap;
+	/* content-filter input collected on the way */
+	struct scan_cf_header *cfh;
+	uint32_t ncfh, capcfh;
+	const char *subject;
+	size_t subject_len;
+	struct scan_cf_attachment *cfa;
+	uint32_t ncfa, capcfa;
 	/* inventory */
 	uint32_t stack[64];   /* part index per MIME depth */
 	struct scan_part *parts;
@@ -113,6 +167,10 @@ struct scan_session {
 	struct scan_rule_hit *rh;
 	uint32_t nrh, caprh;
 	uint32_t *rh_idx;     /* (rule, where bit) -> rh index + 1 */
+	uint32_t *rh_key;     /* rh index -> its rh_idx slot (cleared at reset) */
+	uint32_t caprh_key;
+	uint32_t *ldbs;       /* logical signatures hit in the file ending */
+	uint32_t capldbs;
 	uint32_t nfiles;
 	struct arena *arena;
 	struct scan_archive *arch;
@@ -129,15 +187,12 @@ static void set_error(struct scan_session *s, int rc)
 	s->res.flags |= SCAN_R_ERROR;
 }
 
-static const char *arena_strdup(struct scan_session *s, const char *str)
+static void *arena_alloc(struct scan_session *s, size_t n)
 {
-	size_t n;
 	struct arena *a = s->arena;
-	char *p;
+	void *p;
 
-	if (!str)
-		return NULL;
-	n = strlen(str) + 1;
+	n = (n + 7) & ~(size_t)7;
 	if (!a || a->cap - a->used < n) {
 		size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
 
@@ -152,9 +207,27 @@ static const char *arena_strdup(struct scan_session *s, const char *str)
 		s->arena = a;
 	}
 	p = a->data + a->used;
-	memcpy(p, str, n);
 	a->used += n;
 	return p;
+}
+
+static const char *arena_strndup(struct scan_session *s, const char *str, size_t n)
+{
+	char *p;
+
+	if (!str)
+		return NULL;
+	p = arena_alloc(s, n + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, str, n);
+	p[n] = '\0';
+	return p;
+}
+
+static const char *arena_strdup(struct scan_session *s, const char *str)
+{
+	return str ? arena_strndup(s, str, strlen(str)) : NULL;
 }
 
 static int vgrow(struct scan_session *s, void **p, uint32_t *cap, uint32_t n, size_t sz)
@@ -192,29 +265,35 @@ static const char *ext_of(struct scan_session *s, const char *name)
 	return arena_strdup(s, e);
 }
 
-/* The built-in magic-number namer (scan_ftype.h does the real work). */
-static const char *sniff_type(const uint8_t *h, size_t n)
+/* "%PDF-" in |h| (ClamAV and readers allow junk before it); memchr on the
+ * rare '%' beats memmem's setup on every file. */
+static bool has_pdf(const uint8_t *h, size_t n)
 {
-	static const struct {
-		const char *magic;
-		uint8_t len;
-		const char *name;
-	} m[] = {
-		{ "MZ", 2, "pe" }, { "\x7f" "ELF", 4, "elf" }, { "PK\x03\x04", 4, "zip" },
-		{ "PK\x05\x06", 4, "zip" }, { "\x1f\x8b", 2, "gzip" }, { "BZh", 3, "bzip2" },
-		{ "\xfd" "7zXZ", 5, "xz" }, { "7z\xbc\xaf\x27\x1c", 6, "7z" },
-		{ "Rar!", 4, "rar" }, { "MSCF", 4, "cab" }, { "%PDF", 4, "pdf" },
-		{ "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8, "ole2" }, { "\x89PNG", 4, "png" },
-		{ "GIF8", 4, "gif" }, { "\xff\xd8\xff", 3, "jpeg" }, { "#!", 2, "script" },
-		{ "{\\rtf", 5, "rtf" }, { "\xca\xfe\xba\xbe", 4, "java-or-macho" },
-		{ "\xcf\xfa\xed\xfe", 4, "macho" }, { "\xce\xfa\xed\xfe", 4, "macho" },
-	};
-	size_t i;
+	const uint8_t *p = h, *e;
 
-	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-		if (n >= m[i].len && !memcmp(h, m[i].magic, m[i].len))
-			return m[i].name;
-	return NULL;
+	if (n < 5)
+		return false;
+	e = h + n;
+	while (p + 5 <= e && (p = memchr(p, '%', (size_t)(e - p - 4))) != NULL) {
+		if (!memcmp(p, "%PDF-", 5))
+			return true;
+		p++;
+	}
+	return false;
+}
+
+/* Magic numbers of the types an inline text part must not hide (an
+ * executable, an archive, an Office or PDF document): such a part gets
+ * the full true-type detection. */
+static bool magic_needs_typing(const uint8_t *h, size_t n)
+{
+	return (n >= 2 && h[0] == 'M' && h[1] == 'Z') ||
+	       (n >= 4 && !memcmp(h, "\x7f" "ELF", 4)) ||
+	       (n >= 4 && (!memcmp(h, "\xca\xfe\xba\xbe", 4) || !memcmp(h, "\xcf\xfa\xed\xfe", 4) ||
+			   !memcmp(h, "\xce\xfa\xed\xfe", 4))) ||
+	       (n >= 8 && !memcmp(h, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8)) ||
+	       (n >= 5 && !memcmp(h, "{\\rtf", 5)) || (n >= 2 && h[0] == '#' && h[1] == '!') ||
+	       scan_archive_sniff(h, n) || has_pdf(h, n);
 }
 
 /* Target types satisfied by a file starting with |h|. */
@@ -294,8 +373,10 @@ static void add_rule_hit(struct scan_session *s, uint32_t ri, uint32_t where, ui
 		s->res.hits_dropped++;
 		return;
 	}
-	if (vgrow(s, (void **)&s->rh, &s->caprh, s->nrh, sizeof(*s->rh)))
+	if (vgrow(s, (void **)&s->rh, &s->caprh, s->nrh, sizeof(*s->rh)) ||
+	    vgrow(s, (void **)&s->rh_key, &s->caprh_key, s->nrh, sizeof(*s->rh_key)))
 		return;
+	s->rh_key[s->nrh] = k;
 	s->rh[s->nrh] = (struct scan_rule_hit){
 		.rule_id = r->id, .where = where, .part = s->cur_part, .count = 1,
 		.som = (r->flags & SCAN_RF_SOM) ? from : 0,
@@ -317,7 +398,7 @@ static void scan_line(struct scan_session *s, uint32_t where, const char *p, siz
 {
 	hs_error_t r;
 
-	if (!s->eng->ldb || !n)
+	if (!s->eng->ldb || !n || !(s->eng->ldb_where & where))
 		return;
 	s->cur_where = where;
 	r = hs_scan(s->eng->ldb, p, (unsigned int)n, 0, s->scratch, on_rule_match, s);
@@ -336,6 +417,188 @@ static long add_part(struct scan_session *s, const char *path, uint32_t parent)
 	strncpy(p->path, path, sizeof(p->path) - 1); /* truncated: deep member paths */
 	p->parent = parent;
 	return s->nparts++;
+}
+
+/* ---- text consumers ---- */
+
+static struct scan_url *url_get(struct scan_session *s)
+{
+	if (!s->url && s->lim.url.max_urls) {
+		s->url = scan_url_new(s->mem, &s->lim.url);
+		if (!s->url)
+			set_error(s, MXG_E_NOMEM);
+	}
+	return s->url;
+}
+
+static struct scan_dlp_stream *dlp_get(struct scan_session *s)
+{
+	if (!s->dlps && s->eng->dlp && scan_dlp_template_count(s->eng->dlp)) {
+		s->dlps = scan_dlp_stream_new(s->eng->dlp, s->mem, NULL, NULL);
+		if (!s->dlps)
+			set_error(s, MXG_E_NOMEM);
+	}
+	return s->dlps;
+}
+
+static struct scan_cf_eval *cfe_get(struct scan_session *s)
+{
+	if (!s->cfe && s->eng->cfilter) {
+		s->cfe = scan_cf_eval_new(s->eng->cfilter, s->mem);
+		if (!s->cfe)
+			set_error(s, MXG_E_NOMEM);
+	}
+	return s->cfe;
+}
+
+/* Does any consumer want text? */
+static bool text_wanted(struct scan_session *s, enum text_mode m)
+{
+	if (s->lim.url.max_urls || (s->eng->dlp && scan_dlp_template_count(s->eng->dlp)))
+		return true;
+	return m == TM_BODY && (s->eng->tdb || s->eng->cfilter);
+}
+
+/* UTF-8 text of the part being read, to every consumer of the mode. */
+static void text_scan(struct scan_session *s, const uint8_t *p, size_t n)
+{
+	int rc;
+
+	if (!n)
+		return;
+	if (s->tmode == TM_BODY) {
+		if (s->ts) {
+			s->cur_part = s->text_part;
+			s->cur_where = SCAN_W_BODY;
+			if (hs_scan_stream(s->ts, (const char *)p, (unsigned int)n, 0, s->scratch,
+					   on_rule_match, s) != HS_SUCCESS)
+				set_error(s, MXG_E_INTERNAL);
+		}
+		if (s->cfe && (rc = scan_cf_eval_body(s->cfe, p, n)) < 0)
+			set_error(s, rc);
+	}
+	if (s->dlps && (rc = scan_dlp_stream_feed(s->dlps, p, n)) < 0)
+		set_error(s, rc);
+	if (s->url && (rc = scan_url_feed(s->url, p, n)) < 0)
+		set_error(s, rc);
+}
+
+static void html_text(const uint8_t *p, size_t n, void *ud)
+{
+	text_scan(ud, p, n);
+}
+
+static void html_link(const char *url, size_t n, bool truncated, void *ud)
+{
+	struct scan_session *s = ud;
+	int rc;
+
+	if (s->url && (rc = scan_url_add(s->url, url, n, SCAN_URLF_HTML)) < 0)
+		set_error(s, rc);
+}
+
+static void text_out(struct scan_session *s, const uint8_t *p, size_t n)
+{
+	if (s->html_on)
+		mime_html_feed(s->html, p, n);
+	else
+		text_scan(s, p, n);
+}
+
+static void text_feed(struct scan_session *s, const uint8_t *p, size_t n)
+{
+	while (n) {
+		size_t used = 0, out, k;
+
+		/* Valid UTF-8 (most mail) goes on in place. */
+		k = mime_utf8_pass_prefix(s->u8, p, n);
+		if (k) {
+			text_out(s, p, k);
+			p += k;
+			n -= k;
+			if (!n)
+				break;
+		}
+		out = mime_utf8_conv(s->u8, p, n, &used, s->tbuf, sizeof(s->tbuf));
+		text_out(s, s->tbuf, out);
+		if (!used && !out)
+			break;
+		p += used;
+		n -= used;
+	}
+}
+
+/* Opens the text pipeline for part |pi| in |charset|; |html| reduces. */
+static void text_begin(struct scan_session *s, uint32_t pi, const char *charset, bool html,
+		       enum text_mode mode)
+{
+	bool unknown = false;
+
+	if (!text_wanted(s, mode))
+		return;
+	if (!s->u8)
+		s->u8 = mime_utf8_new(s->mem, charset, &unknown);
+	else
+		mime_utf8_reset(s->u8, charset, &unknown);
+	if (!s->u8) {
+		set_error(s, MXG_E_NOMEM);
+		return;
+	}
+	if (mode == TM_BODY) {
+		if (s->eng->tdb && !s->ts && hs_open_stream(s->eng->tdb, 0, &s->ts) != HS_SUCCESS) {
+			s->ts = NULL;
+			set_error(s, MXG_E_NOMEM);
+			return;
+		}
+		cfe_get(s);
+	}
+	dlp_get(s);
+	url_get(s);
+	s->html_on = html;
+	if (html) {
+		if (!s->html) {
+			static const struct mime_html_callbacks hcb = { html_text, html_link };
+
+			s->html = mime_html_new(s->mem, &hcb, s);
+			if (!s->html) {
+				set_error(s, MXG_E_NOMEM);
+				s->html_on = false;
+			}
+		} else {
+			mime_html_reset(s->html);
+		}
+	}
+	s->tmode = mode;
+	s->text_part = pi;
+	s->text_on = true;
+}
+
+static void text_end(struct scan_session *s)
+{
+	uint8_t tail[32];
+	size_t n;
+	int rc;
+
+	if (!s->text_on)
+		return;
+	s->text_on = false;
+	n = mime_utf8_finish(s->u8, tail);
+	text_out(s, tail, n);
+	if (s->html_on)
+		mime_html_finish(s->html);
+	if (s->tmode == TM_BODY) {
+		s->cur_part = s->text_part;
+		s->cur_where = SCAN_W_BODY;
+		if (s->ts && hs_reset_stream(s->ts, 0, s->scratch, on_rule_match, s) != HS_SUCCESS)
+			set_error(s, MXG_E_INTERNAL);
+		if (s->cfe && (rc = scan_cf_eval_body_end(s->cfe)) < 0)
+			set_error(s, rc);
+	}
+	if (s->dlps && (rc = scan_dlp_stream_finish(s->dlps)) < 0)
+		set_error(s, rc);
+	if (s->url && (rc = scan_url_feed_end(s->url)) < 0)
+		set_error(s, rc);
+	s->html_on = false;
 }
 
 /* ---- per-file pipeline ---- */
@@ -382,18 +645,23 @@ static int on_vmatch(unsigned int id, unsigned long long from, unsigned long lon
 	return 0;
 }
 
-static int sfile_open(struct scan_session *s, struct sfile *f, uint32_t part, bool member)
+static int sfile_open(struct scan_session *s, struct sfile *f, uint32_t part, bool member,
+		      bool raw, bool typed)
 {
-	static const char *const names[3] = { "MD5", "SHA1", "SHA256" };
 	uint32_t i;
 
 	f->s = s;
 	f->part = part;
 	f->member = member;
+	f->raw = raw;
+	f->typed = typed;
+	f->text = false;
 	f->size = 0;
 	f->nhead = 0;
 	f->nbuf = 0;
-	f->buffering = f->buf_over = f->sniffed = false;
+	f->keep = 0;
+	f->sniffed = raw; /* nothing is kept of a raw region */
+	f->expand = f->cut = false;
 	if (f->nhits) {
 		memset(f->hits, 0, f->caphits * sizeof(*f->hits));
 		f->nhits = 0;
@@ -403,7 +671,7 @@ static int sfile_open(struct scan_session *s, struct sfile *f, uint32_t part, bo
 		set_error(s, MXG_E_NOMEM);
 		return MXG_E_NOMEM;
 	}
-	f->algs = s->eng->hash_algs | s->lim.hash_algs;
+	f->algs = raw ? 0 : s->eng->hash_algs | s->lim.hash_algs;
 	for (i = 0; i < 3; i++) {
 		const EVP_MD *md;
 
@@ -414,26 +682,21 @@ static int sfile_open(struct scan_session *s, struct sfile *f, uint32_t part, bo
 			goto nomem;
 		if (!EVP_DigestInit_ex(f->md[i], md, NULL))
 			goto nomem;
-		(void)names;
 	}
 	f->open = true;
-	s->nfiles++;
+	if (!raw)
+		s->nfiles++;
 	return 0;
 nomem:
 	set_error(s, MXG_E_NOMEM);
 	return MXG_E_NOMEM;
 }
 
-/* Appends to the archive buffer, up to ARCHIVE_BUF_MAX (then: a limit). */
-static void buf_add(struct scan_session *s, struct sfile *f, const uint8_t *p, size_t n)
+/* Appends to the file buffer. Returns false when out of memory. */
+static bool buf_add(struct scan_session *s, struct sfile *f, const uint8_t *p, size_t n)
 {
-	if (f->buf_over || !n)
-		return;
-	if (f->nbuf + n > ARCHIVE_BUF_MAX) {
-		f->buf_over = true;
-		s->res.flags |= SCAN_R_LIMIT;
-		return;
-	}
+	if (!n)
+		return true;
 	if (f->nbuf + n > f->capbuf) {
 		size_t cap = f->capbuf ? f->capbuf : 4096;
 		uint8_t *q;
@@ -442,15 +705,59 @@ static void buf_add(struct scan_session *s, struct sfile *f, const uint8_t *p, s
 			cap *= 2;
 		q = mxg_realloc(s->mem, f->buf, cap);
 		if (!q) {
-			f->buf_over = true;
 			set_error(s, MXG_E_NOMEM);
-			return;
+			return false;
 		}
 		f->buf = q;
 		f->capbuf = cap;
 	}
 	memcpy(f->buf + f->nbuf, p, n);
 	f->nbuf += n;
+	return true;
+}
+
+/* Decides from the first bytes what the file keeps: zip/OLE2/PDF and
+ * other archives whole (expansion, macros, JavaScript), attachment-like
+ * files a prefix for the true type, inline text nothing more. */
+static void sniff_decide(struct scan_session *s, struct sfile *f)
+{
+	bool arch = scan_archive_sniff(f->buf, f->nbuf);
+	bool whole = arch ||
+		     (f->nbuf >= 8 && !memcmp(f->buf, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8)) ||
+		     has_pdf(f->buf, f->nbuf);
+
+	f->sniffed = true;
+	f->expand = arch && !f->member;
+	if (!f->typed && magic_needs_typing(f->buf, f->nbuf))
+		f->typed = true;
+	f->keep = whole ? ARCHIVE_BUF_MAX : f->typed ? FTYPE_PREFIX : f->nbuf;
+}
+
+static void sfile_keep(struct scan_session *s, struct sfile *f, const uint8_t *p, size_t n)
+{
+	size_t k;
+
+	if (!f->sniffed) {
+		k = SNIFF_WINDOW - f->nbuf < n ? SNIFF_WINDOW - f->nbuf : n;
+		if (!buf_add(s, f, p, k)) {
+			f->sniffed = f->cut = true; /* typed on what there is */
+			return;
+		}
+		p += k;
+		n -= k;
+		if (f->nbuf < SNIFF_WINDOW)
+			return;
+		sniff_decide(s, f);
+	}
+	if (!n)
+		return;
+	k = f->keep > f->nbuf ? f->keep - f->nbuf : 0;
+	if (k > n)
+		k = n;
+	if (k && !buf_add(s, f, p, k))
+		k = 0;
+	if (k < n)
+		f->cut = true;
 }
 
 static void sfile_feed(struct scan_session *s, struct sfile *f, const uint8_t *p, size_t n)
@@ -465,16 +772,8 @@ static void sfile_feed(struct scan_session *s, struct sfile *f, const uint8_t *p
 		memcpy(f->head + f->nhead, p, k);
 		f->nhead += (uint32_t)k;
 	}
-	/* Archive sniffing needs up to SNIFF_WINDOW bytes (tar: 257 + 5):
-	 * they are buffered until the decision, then kept only for archives. */
-	if (!f->member && (f->buffering || !f->sniffed))
-		buf_add(s, f, p, n);
-	if (!f->member && !f->sniffed && f->nbuf >= SNIFF_WINDOW) {
-		f->sniffed = true;
-		f->buffering = scan_archive_sniff(f->buf, f->nbuf);
-		if (!f->buffering)
-			f->nbuf = 0;
-	}
+	if (!f->raw)
+		sfile_keep(s, f, p, n);
 	f->size += n;
 	for (i = 0; i < 3; i++)
 		if (f->algs & (1u << i))
@@ -528,36 +827,13 @@ static void eval_ldb(struct scan_session *s, struct sfile *f, uint32_t di, uint3
 		add_virus(s, d->name, f->part, SCAN_VK_LOGICAL);
 }
 
-static int arch_begin(const struct scan_archive_member *m, void *ud);
-static int arch_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud);
-static int arch_end(const struct scan_archive_member *m, void *ud);
-
-/* hook: true file type (scan_ftype_detect) wants the whole file; today
- * only archives are buffered, the built-in sniff_type() names the rest. */
-static void sfile_end(struct scan_session *s, struct sfile *f)
+/* Hash, body and logical signatures of the file that just ended. */
+static void sfile_verdicts(struct scan_session *s, struct sfile *f, uint8_t dig[3][32])
 {
 	const struct scan_sigset *ss = s->eng->sigs;
-	struct scan_part *part;
-	uint8_t dig[3][32];
-	uint32_t i, tmask, *ldbs = NULL, nldb = 0;
+	uint32_t i, tmask, nldb = 0;
 
-	if (!f->open)
-		return;
-	f->open = false;
-	if (hs_reset_stream(f->vs, 0, s->scratch, on_vmatch, f) != HS_SUCCESS)
-		set_error(s, MXG_E_INTERNAL);
-	memset(dig, 0, sizeof(dig));
-	for (i = 0; i < 3; i++)
-		if (f->algs & (1u << i))
-			EVP_DigestFinal_ex(f->md[i], dig[i], NULL);
-	part = &s->parts[f->part];
-	part->size = f->size;
-	part->hashes = f->algs;
-	memcpy(part->md5, dig[0], 16);
-	memcpy(part->sha1, dig[1], 20);
-	memcpy(part->sha256, dig[2], 32);
-	part->detected_type = sniff_type(f->head, f->nhead);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 3 && !f->raw; i++) {
 		long h;
 
 		if (!(ss->hash_algs & (1u << i)))
@@ -580,17 +856,12 @@ static void sfile_end(struct scan_session *s, struct sfile *f)
 		if (d->disabled)
 			continue;
 		if (d->kind == SIG_K_LDB) {
-			for (j = 0; j < nldb && ldbs[j] != p->sig; j++)
+			for (j = 0; j < nldb && s->ldbs[j] != p->sig; j++)
 				;
 			if (j == nldb) {
-				uint32_t *q = mxg_realloc(s->mem, ldbs, (nldb + 1) * sizeof(*q));
-
-				if (!q) {
-					set_error(s, MXG_E_NOMEM);
+				if (vgrow(s, (void **)&s->ldbs, &s->capldbs, nldb, sizeof(*s->ldbs)))
 					continue;
-				}
-				ldbs = q;
-				ldbs[nldb++] = p->sig;
+				s->ldbs[nldb++] = p->sig;
 			}
 			continue;
 		}
@@ -602,33 +873,130 @@ static void sfile_end(struct scan_session *s, struct sfile *f)
 			  d->kind == SIG_K_BUILTIN ? SCAN_VK_BUILTIN : SCAN_VK_BODY);
 	}
 	for (i = 0; i < nldb; i++)
-		eval_ldb(s, f, ldbs[i], tmask);
-	mxg_free(s->mem, ldbs);
-	if (!f->sniffed && !f->member && !f->buf_over) /* shorter than the window */
-		f->buffering = scan_archive_sniff(f->buf, f->nbuf);
-	if (f->buffering && !f->buf_over && f->nbuf) {
-		static const struct scan_archive_callbacks acb = { arch_begin, arch_data,
-								  arch_end };
-		struct scan_archive_result ar;
-		int rc;
+		eval_ldb(s, f, s->ldbs[i], tmask);
+}
 
-		if (!s->arch)
-			s->arch = scan_archive_new(s->mem, NULL);
-		if (!s->arch) {
-			set_error(s, MXG_E_NOMEM);
-		} else {
-			memset(&ar, 0, sizeof(ar));
-			rc = scan_archive_expand(s->arch, f->buf, f->nbuf,
-						 s->parts[f->part].filename, &acb, s, &ar);
-			if (rc < 0)
-				set_error(s, rc);
-			s->res.archive_flags |= ar.flags & ~(uint32_t)SCAN_ARF_NOT_ARCHIVE;
-			if (ar.flags & (SCAN_ARF_BOMB | SCAN_ARF_TOO_DEEP))
-				s->res.flags |= SCAN_R_LIMIT;
+/* True type of the file that just ended, into its inventory entry. */
+static void sfile_type(struct scan_session *s, struct sfile *f, struct scan_part *part)
+{
+	struct scan_ftype_result r;
+	struct scan_ftype *ft;
+
+	if (!f->typed) {
+		/* Inline text: its declared type, checked by magic numbers. */
+		bool html = part->ctype && !strcmp(part->ctype, "text/html");
+
+		part->ftype = html ? SCAN_FT_HTML : SCAN_FT_TEXT;
+		part->detected_type = html ? "html" : "text";
+		part->true_mime = html ? "text/html" : "text/plain";
+		return;
+	}
+	ft = scan_scratch_ftype(s->scr);
+	if (!ft) {
+		set_error(s, MXG_E_NOMEM);
+		return;
+	}
+	if (scan_ftype_detect(ft, f->buf, f->nbuf, !f->cut, part->filename, &r) < 0) {
+		set_error(s, MXG_E_NOMEM);
+		return;
+	}
+	part->ftype = r.cat;
+	part->ftype_flags = r.flags;
+	part->detected_type = r.kind[0] ? arena_strdup(s, r.kind) : NULL;
+	part->true_mime = arena_strdup(s, r.mime);
+	s->res.ftype_flags |= r.flags;
+}
+
+/* Text in a file that is not a text part (a CSV sent as octet-stream, the
+ * XML of an OOXML document): its kept prefix goes to DLP and URLs. */
+static void sfile_extract_text(struct scan_session *s, struct sfile *f, struct scan_part *part)
+{
+	size_t n = f->nbuf < EXTRACT_MAX ? f->nbuf : EXTRACT_MAX;
+
+	if (f->text || !f->typed || !n || s->text_on ||
+	    (part->ftype != SCAN_FT_TEXT && part->ftype != SCAN_FT_HTML))
+		return;
+	text_begin(s, f->part, "utf-8", part->ftype == SCAN_FT_HTML, TM_EXTRACT);
+	if (!s->text_on)
+		return;
+	part->flags |= SCAN_PF_TEXT_EXTRACTED;
+	text_feed(s, f->buf, n);
+	text_end(s);
+}
+
+static int arch_begin(const struct scan_archive_member *m, void *ud);
+static int arch_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud);
+static int arch_end(const struct scan_archive_member *m, void *ud);
+
+static void sfile_expand(struct scan_session *s, struct sfile *f)
+{
+	static const struct scan_archive_callbacks acb = { arch_begin, arch_data, arch_end };
+	struct scan_archive_result ar;
+	enum scan_archive_verdict v;
+	int rc;
+
+	if (f->cut) {
+		s->res.flags |= SCAN_R_LIMIT; /* larger than ARCHIVE_BUF_MAX */
+		return;
+	}
+	if (!s->arch)
+		s->arch = scan_archive_new(s->mem, &s->lim.archive);
+	if (!s->arch) {
+		set_error(s, MXG_E_NOMEM);
+		return;
+	}
+	memset(&ar, 0, sizeof(ar));
+	rc = scan_archive_expand(s->arch, f->buf, f->nbuf, s->parts[f->part].filename, &acb, s,
+				 &ar);
+	if (rc < 0)
+		set_error(s, rc);
+	s->res.archive_flags |= ar.flags & ~(uint32_t)SCAN_ARF_NOT_ARCHIVE;
+	if (ar.flags & (SCAN_ARF_BOMB | SCAN_ARF_TOO_DEEP))
+		s->res.flags |= SCAN_R_LIMIT;
+	v = scan_archive_verdict(&ar);
+	if (v != SCAN_ARCHIVE_OK) {
+		s->res.flags |= SCAN_R_ARCHIVE;
+		/* BOMB > TOO_DEEP > ENCRYPTED > CORRUPT: lower is worse */
+		if (s->res.archive_verdict == SCAN_ARCHIVE_OK || v < s->res.archive_verdict) {
+			s->res.archive_verdict = v;
+			s->res.archive_limit = ar.limit;
 		}
 	}
+}
+
+static void sfile_end(struct scan_session *s, struct sfile *f)
+{
+	struct scan_part *part;
+	uint8_t dig[3][32];
+	uint32_t i;
+
+	if (!f->open)
+		return;
+	f->open = false;
+	if (hs_reset_stream(f->vs, 0, s->scratch, on_vmatch, f) != HS_SUCCESS)
+		set_error(s, MXG_E_INTERNAL);
+	memset(dig, 0, sizeof(dig));
+	for (i = 0; i < 3; i++)
+		if (f->algs & (1u << i))
+			EVP_DigestFinal_ex(f->md[i], dig[i], NULL);
+	sfile_verdicts(s, f, dig);
+	if (f->raw)
+		return;
+	if (!f->sniffed) /* shorter than the window */
+		sniff_decide(s, f);
+	part = &s->parts[f->part];
+	part->size = f->size;
+	part->hashes = f->algs;
+	memcpy(part->md5, dig[0], 16);
+	memcpy(part->sha1, dig[1], 20);
+	memcpy(part->sha256, dig[2], 32);
+	sfile_type(s, f, part);
+	part = &s->parts[f->part];
+	sfile_extract_text(s, f, part);
+	if (f->expand && f->nbuf)
+		sfile_expand(s, f);
 	f->nbuf = 0;
-	f->buffering = false;
+	f->expand = false;
 }
 
 static int arch_begin(const struct scan_archive_member *m, void *ud)
@@ -645,13 +1013,16 @@ static int arch_begin(const struct scan_archive_member *m, void *ud)
 	s->parts[pi].flags = SCAN_PF_LEAF | SCAN_PF_MEMBER;
 	s->parts[pi].filename = arena_strdup(s, m->name);
 	s->parts[pi].declared_type = ext_of(s, m->name);
+	s->cur_part = (uint32_t)pi;
+	if (m->name && *m->name)
+		scan_line(s, SCAN_W_ATTACH_NAME, m->name, strlen(m->name));
 	if (s->nfiles >= s->lim.max_files) {
 		s->parts[pi].flags |= SCAN_PF_NOT_SCANNED;
 		s->res.files_not_scanned++;
 		s->res.flags |= SCAN_R_LIMIT;
 		return 1;
 	}
-	return sfile_open(s, &s->memb, (uint32_t)pi, true) ? MXG_E_NOMEM : 0;
+	return sfile_open(s, &s->memb, (uint32_t)pi, true, false, true) ? MXG_E_NOMEM : 0;
 }
 
 static int arch_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
@@ -670,116 +1041,73 @@ static int arch_end(const struct scan_archive_member *m, void *ud)
 	return 0;
 }
 
-/* ---- text pipeline ---- */
+/* ---- raw regions: preamble, epilogue, unparsed ---- */
 
-/* hook: the UTF-8 text of every text part passes here (DLP, URLs). */
-static void text_scan(struct scan_session *s, const uint8_t *p, size_t n)
+static uint32_t part_index(struct scan_session *s, const struct mime_part *mp)
 {
-	if (!n || !s->ts)
-		return;
-	s->cur_part = s->text_part;
-	s->cur_where = SCAN_W_BODY;
-	if (hs_scan_stream(s->ts, (const char *)p, (unsigned int)n, 0, s->scratch, on_rule_match,
-			   s) != HS_SUCCESS)
-		set_error(s, MXG_E_INTERNAL);
+	if (mp->depth < 64 && s->stack[mp->depth] < s->nparts)
+		return s->stack[mp->depth];
+	return s->nparts ? s->nparts - 1 : 0;
 }
 
-static void html_text(const uint8_t *p, size_t n, void *ud)
+static void raw_end(struct scan_session *s)
 {
-	text_scan(ud, p, n);
+	if (!s->raw_of)
+		return;
+	s->raw_of = NULL;
+	if (s->text_on && s->text_part == s->raw.part && s->tmode == TM_BODY)
+		text_end(s);
+	sfile_end(s, &s->raw);
 }
 
-static void html_link(const char *url, size_t n, bool truncated, void *ud)
+static void raw_feed(struct scan_session *s, const struct mime_event *ev)
 {
-	/* hook: URL extraction (scan_url_add); links are not matched by rules. */
-}
+	uint32_t pi;
 
-static void text_feed(struct scan_session *s, const uint8_t *p, size_t n)
-{
-	while (n) {
-		size_t used = 0, out;
-
-		out = mime_utf8_conv(s->u8, p, n, &used, s->tbuf, sizeof(s->tbuf));
-		if (s->html_on)
-			mime_html_feed(s->html, s->tbuf, out);
-		else
-			text_scan(s, s->tbuf, out);
-		if (!used && !out)
-			break;
-		p += used;
-		n -= used;
+	if (s->raw_of != ev->part || s->raw_type != ev->type)
+		raw_end(s);
+	if (!s->raw_of) {
+		if (!s->nparts)
+			return;
+		pi = part_index(s, ev->part);
+		if (sfile_open(s, &s->raw, pi, false, true, false))
+			return;
+		s->raw_of = ev->part;
+		s->raw_type = ev->type;
+		s->parts[pi].flags |= SCAN_PF_RAW;
+		if (!s->text_on)
+			text_begin(s, pi, "utf-8", false, TM_BODY);
 	}
-}
-
-static void text_begin(struct scan_session *s, const struct mime_part *mp, uint32_t pi)
-{
-	bool unknown = false;
-
-	if (!s->eng->tdb)
-		return;
-	s->u8 = mime_utf8_new(s->mem, mp->charset, &unknown);
-	if (!s->u8) {
-		set_error(s, MXG_E_NOMEM);
-		return;
-	}
-	if (!s->ts && hs_open_stream(s->eng->tdb, 0, &s->ts) != HS_SUCCESS) {
-		s->ts = NULL;
-		set_error(s, MXG_E_NOMEM);
-		return;
-	}
-	s->html_on = !strcmp(mp->ctype, "text/html");
-	if (s->html_on) {
-		if (!s->html) {
-			static const struct mime_html_callbacks hcb = { html_text, html_link };
-
-			s->html = mime_html_new(s->mem, &hcb, s);
-			if (!s->html) {
-				set_error(s, MXG_E_NOMEM);
-				s->html_on = false;
-			}
-		} else {
-			mime_html_reset(s->html);
-		}
-	}
-	s->text_part = pi;
-	s->text_on = true;
-	s->parts[pi].flags |= SCAN_PF_TEXT;
-}
-
-static void text_end(struct scan_session *s)
-{
-	uint8_t tail[32];
-	size_t n;
-
-	if (!s->text_on)
-		return;
-	s->text_on = false;
-	if (s->u8) {
-		n = mime_utf8_finish(s->u8, tail);
-		if (s->html_on)
-			mime_html_feed(s->html, tail, n);
-		else
-			text_scan(s, tail, n);
-		mime_utf8_free(s->u8);
-		s->u8 = NULL;
-	}
-	if (s->html_on)
-		mime_html_finish(s->html);
-	s->cur_part = s->text_part;
-	s->cur_where = SCAN_W_BODY;
-	if (s->ts && hs_reset_stream(s->ts, 0, s->scratch, on_rule_match, s) != HS_SUCCESS)
-		set_error(s, MXG_E_INTERNAL);
+	sfile_feed(s, &s->raw, ev->data, ev->len);
+	if (s->text_on && s->text_part == s->raw.part)
+		text_feed(s, ev->data, ev->len);
 }
 
 /* ---- MIME events ---- */
+
+static void cf_add_header(struct scan_session *s, const char *name, size_t nlen,
+			  const char *value, size_t vlen)
+{
+	struct scan_cf_header *h;
+
+	if (vgrow(s, (void **)&s->cfh, &s->capcfh, s->ncfh, sizeof(*s->cfh)))
+		return;
+	h = &s->cfh[s->ncfh];
+	h->name = arena_strndup(s, name, nlen);
+	h->value = arena_strndup(s, value, vlen);
+	h->value_len = vlen;
+	if (h->name && h->value)
+		s->ncfh++;
+}
 
 static void on_header(struct scan_session *s, const struct mime_event *ev)
 {
 	const struct mime_part *mp = ev->part;
 	size_t need = ev->name_len + 2 + ev->len * 3 + 16, n;
 	uint32_t errs = 0;
+	bool top = !mp->parent, cf = top && s->eng->cfilter;
 
-	if (!s->eng->ldb || (mp->parent && mp->parent->kind != MIME_KIND_MESSAGE))
+	if (!cf && (!s->eng->ldb || (mp->parent && mp->parent->kind != MIME_KIND_MESSAGE)))
 		return;
 	if (need > s->hcap) {
 		char *p = mxg_realloc(s->mem, s->hbuf, need);
@@ -797,14 +1125,22 @@ static void on_header(struct scan_session *s, const struct mime_event *ev)
 				 s->hcap - ev->name_len - 2, &errs);
 	s->cur_part = s->nparts; /* the part whose PART_BEGIN comes next */
 	scan_line(s, SCAN_W_HEADER, s->hbuf, ev->name_len + 2 + n);
-	if (!mp->parent && ev->name_len == 7 && !strncasecmp(ev->name, "subject", 7))
+	if (top && ev->name_len == 7 && !strncasecmp(ev->name, "subject", 7)) {
 		scan_line(s, SCAN_W_SUBJECT, s->hbuf + ev->name_len + 2, n);
+		if (cf && !s->subject) {
+			s->subject = arena_strndup(s, s->hbuf + ev->name_len + 2, n);
+			s->subject_len = s->subject ? n : 0;
+		}
+	}
+	if (cf && ev->name_len)
+		cf_add_header(s, ev->name, ev->name_len, s->hbuf + ev->name_len + 2, n);
 }
 
 static void on_part_begin(struct scan_session *s, const struct mime_part *mp)
 {
 	uint32_t parent = mp->depth && mp->depth < 64 ? s->stack[mp->depth - 1] : UINT32_MAX;
 	struct scan_part *p;
+	bool text;
 	long pi;
 
 	pi = add_part(s, mp->path, parent);
@@ -825,16 +1161,27 @@ static void on_part_begin(struct scan_session *s, const struct mime_part *mp)
 	if (mp->kind != MIME_KIND_LEAF)
 		return;
 	p->flags |= SCAN_PF_LEAF;
+	if (mp->filename || mp->disposition == MIME_DISP_ATTACHMENT) {
+		p->flags |= SCAN_PF_ATTACHMENT;
+		s->res.attachments++;
+	}
 	if (s->nfiles >= s->lim.max_files) {
 		p->flags |= SCAN_PF_NOT_SCANNED;
 		s->res.files_not_scanned++;
 		s->res.flags |= SCAN_R_LIMIT;
 		return;
 	}
-	if (sfile_open(s, &s->leaf, (uint32_t)pi, false))
+	text = !strncmp(mp->ctype, "text/", 5);
+	if (sfile_open(s, &s->leaf, (uint32_t)pi, false, false,
+		       !text || (p->flags & SCAN_PF_ATTACHMENT)))
 		return;
-	if (!strncmp(mp->ctype, "text/", 5))
-		text_begin(s, mp, (uint32_t)pi);
+	if (text) {
+		text_begin(s, (uint32_t)pi, mp->charset, !strcmp(mp->ctype, "text/html"), TM_BODY);
+		if (s->text_on) {
+			s->parts[pi].flags |= SCAN_PF_TEXT;
+			s->leaf.text = true;
+		}
+	}
 }
 
 static int on_event(struct mime_parser *mp, const struct mime_event *ev, void *ud)
@@ -842,18 +1189,29 @@ static int on_event(struct mime_parser *mp, const struct mime_event *ev, void *u
 	struct scan_session *s = ud;
 
 	switch (ev->type) {
+	case MIME_EV_PREAMBLE:
+	case MIME_EV_EPILOGUE:
+	case MIME_EV_UNPARSED:
+		raw_feed(s, ev);
+		break;
+	case MIME_EV_ANOMALY:
+		break;
 	case MIME_EV_HEADER:
+		raw_end(s);
 		on_header(s, ev);
 		break;
 	case MIME_EV_PART_BEGIN:
+		raw_end(s);
 		on_part_begin(s, ev->part);
 		break;
 	case MIME_EV_BODY_CHUNK:
+		raw_end(s);
 		sfile_feed(s, &s->leaf, ev->data, ev->len);
 		if (s->text_on)
 			text_feed(s, ev->data, ev->len);
 		break;
 	case MIME_EV_PART_END:
+		raw_end(s);
 		if (ev->part->kind == MIME_KIND_LEAF) {
 			text_end(s);
 			sfile_end(s, &s->leaf);
@@ -874,6 +1232,9 @@ void scan_limits_default(struct scan_limits *l)
 	l->max_files = 10000;
 	l->max_hits = 1000;
 	l->hash_algs = SCAN_HASH_SHA256;
+	scan_archive_limits_default(&l->archive);
+	l->url.max_urls = 512;
+	l->url.max_len = 2048;
 }
 
 struct scan_session *scan_session_new_ex(struct scan_engine *e, const struct mxg_mem *mem,
@@ -899,6 +1260,7 @@ struct scan_session *scan_session_new_ex(struct scan_engine *e, const struct mxg
 			goto fail;
 		scratch = s->own_scratch;
 	}
+	s->scr = scratch;
 	s->scratch = scan_scratch_hs(scratch);
 	s->mp = mime_parser_new(mem, &s->lim.mime, &cb, s);
 	if (!s->mp)
@@ -924,10 +1286,33 @@ static void sfile_free(struct scan_session *s, struct sfile *f)
 
 	if (f->vs)
 		hs_close_stream(f->vs, NULL, NULL, NULL);
+	f->vs = NULL;
 	for (i = 0; i < 3; i++)
 		EVP_MD_CTX_free(f->md[i]);
 	mxg_free(s->mem, f->hits);
 	mxg_free(s->mem, f->buf);
+}
+
+/* The objects tied to the engine's databases and compiled lists. */
+static void drop_engine_state(struct scan_session *s)
+{
+	struct sfile *fs[3] = { &s->leaf, &s->memb, &s->raw };
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (fs[i]->vs)
+			hs_close_stream(fs[i]->vs, NULL, NULL, NULL);
+		fs[i]->vs = NULL;
+	}
+	if (s->ts)
+		hs_close_stream(s->ts, NULL, NULL, NULL);
+	s->ts = NULL;
+	scan_dlp_stream_free(s->dlps);
+	s->dlps = NULL;
+	scan_cf_eval_free(s->cfe);
+	s->cfe = NULL;
+	mxg_free(s->mem, s->rh_idx);
+	s->rh_idx = NULL;
 }
 
 void scan_session_free(struct scan_session *s)
@@ -936,14 +1321,15 @@ void scan_session_free(struct scan_session *s)
 
 	if (!s)
 		return;
+	drop_engine_state(s);
 	sfile_free(s, &s->leaf);
 	sfile_free(s, &s->memb);
-	if (s->ts)
-		hs_close_stream(s->ts, NULL, NULL, NULL);
+	sfile_free(s, &s->raw);
 	mime_utf8_free(s->u8);
 	mime_html_free(s->html);
 	mime_parser_free(s->mp);
 	scan_archive_free(s->arch);
+	scan_url_free(s->url);
 	for (a = s->arena; a; a = n) {
 		n = a->next;
 		mxg_free(s->mem, a);
@@ -952,10 +1338,79 @@ void scan_session_free(struct scan_session *s)
 	mxg_free(s->mem, s->parts);
 	mxg_free(s->mem, s->vir);
 	mxg_free(s->mem, s->rh);
-	mxg_free(s->mem, s->rh_idx);
+	mxg_free(s->mem, s->rh_key);
+	mxg_free(s->mem, s->ldbs);
+	mxg_free(s->mem, s->cfh);
+	mxg_free(s->mem, s->cfa);
 	scan_scratch_free(s->own_scratch);
 	scan_engine_unref(s->eng);
 	mxg_free(s->mem, s);
+}
+
+static void sfile_reset(struct scan_session *s, struct sfile *f)
+{
+	if (f->open && f->vs)
+		hs_reset_stream(f->vs, 0, NULL, NULL, NULL); /* matches dropped */
+	f->open = false;
+	f->nbuf = 0;
+	if (f->capbuf > TRIM_BYTES) {
+		mxg_free(s->mem, f->buf);
+		f->buf = NULL;
+		f->capbuf = 0;
+	}
+}
+
+int scan_session_reset(struct scan_session *s, struct scan_engine *e)
+{
+	struct arena *a, *n;
+	int rc = 0;
+
+	if (s->text_on && s->ts)
+		hs_reset_stream(s->ts, 0, NULL, NULL, NULL);
+	s->text_on = s->html_on = false;
+	sfile_reset(s, &s->leaf);
+	sfile_reset(s, &s->memb);
+	sfile_reset(s, &s->raw);
+	s->raw_of = NULL;
+	if (e && e != s->eng) {
+		if (s->own_scratch && scan_scratch_prepare(s->own_scratch, e)) {
+			rc = MXG_E_NOMEM;
+		} else {
+			drop_engine_state(s);
+			scan_engine_unref(s->eng);
+			s->eng = scan_engine_ref(e);
+		}
+		s->scratch = scan_scratch_hs(s->scr);
+	}
+	mime_parser_reset(s->mp);
+	if (s->url)
+		scan_url_reset(s->url);
+	if (s->dlps)
+		scan_dlp_stream_reset(s->dlps);
+	if (s->cfe)
+		scan_cf_eval_reset(s->cfe);
+	if (s->rh_idx) {
+		uint32_t i;
+
+		for (i = 0; i < s->nrh; i++)
+			s->rh_idx[s->rh_key[i]] = 0;
+	}
+	/* Keep the first (oldest) arena block, emptied. */
+	for (a = s->arena; a && a->next; a = n) {
+		n = a->next;
+		mxg_free(s->mem, a);
+		s->arena = n;
+	}
+	if (s->arena)
+		s->arena->used = 0;
+	s->nparts = s->nvir = s->nrh = s->nfiles = 0;
+	s->ncfh = s->ncfa = 0;
+	s->subject = NULL;
+	s->subject_len = 0;
+	memset(&s->res, 0, sizeof(s->res));
+	s->res.generation = s->eng->generation;
+	s->fed = s->finished = s->dead = false;
+	return rc;
 }
 
 int scan_session_feed(struct scan_session *s, const uint8_t *in, size_t len)
@@ -984,17 +1439,63 @@ int scan_session_scan_file(struct scan_session *s, const char *name, const uint8
 		return MXG_E_INVAL;
 	s->fed = true;
 	s->dead = true; /* no MIME parsing for this session */
+	s->res.msg_size = len;
 	pi = add_part(s, "1", UINT32_MAX);
 	if (pi < 0)
 		return MXG_E_NOMEM;
 	s->parts[pi].flags = SCAN_PF_LEAF;
 	s->parts[pi].filename = arena_strdup(s, name);
 	s->parts[pi].declared_type = ext_of(s, name);
-	if (sfile_open(s, &s->leaf, (uint32_t)pi, false))
+	if (name) {
+		s->parts[pi].flags |= SCAN_PF_ATTACHMENT;
+		s->res.attachments = 1;
+	}
+	s->cur_part = (uint32_t)pi;
+	if (name)
+		scan_line(s, SCAN_W_ATTACH_NAME, name, strlen(name));
+	if (sfile_open(s, &s->leaf, (uint32_t)pi, false, false, true))
 		return MXG_E_NOMEM;
 	sfile_feed(s, &s->leaf, data, len);
 	sfile_end(s, &s->leaf);
 	return s->res.error && mxg_is_fatal(s->res.error) ? s->res.error : 0;
+}
+
+/* Content filters over what the message showed. */
+static void cf_finish(struct scan_session *s)
+{
+	struct scan_cf_input in = { 0 };
+	const struct scan_cf_hit *hits = NULL;
+	uint32_t i;
+	int n;
+
+	if (!cfe_get(s))
+		return;
+	s->ncfa = 0;
+	for (i = 0; i < s->nparts; i++) {
+		const struct scan_part *p = &s->parts[i];
+
+		if (!(p->flags & SCAN_PF_ATTACHMENT) || (p->flags & SCAN_PF_MEMBER))
+			continue;
+		if (vgrow(s, (void **)&s->cfa, &s->capcfa, s->ncfa, sizeof(*s->cfa)))
+			return;
+		s->cfa[s->ncfa++] = (struct scan_cf_attachment){ p->filename, p->size };
+	}
+	in.subject = s->subject;
+	in.subject_len = s->subject_len;
+	in.headers = s->cfh;
+	in.nheaders = s->ncfh;
+	in.attachments = s->cfa;
+	in.nattachments = s->ncfa;
+	in.msg_size = s->res.msg_size;
+	n = scan_cf_eval_finish(s->cfe, &in, &hits);
+	if (n < 0) {
+		set_error(s, n);
+		return;
+	}
+	s->res.cf_hits = hits;
+	s->res.ncf_hits = (size_t)n;
+	if (n > 0)
+		s->res.flags |= SCAN_R_CFILTER;
 }
 
 const struct scan_result *scan_session_finish(struct scan_session *s)
@@ -1011,15 +1512,34 @@ const struct scan_result *scan_session_finish(struct scan_session *s)
 			set_error(s, rc);
 	}
 	/* A dead parser may leave a file open: close it so its bytes count. */
+	raw_end(s);
 	text_end(s);
 	sfile_end(s, &s->leaf);
 	mr = mime_parser_result(s->mp);
 	s->res.mime = mr;
-	{
-		if (mr->flags & MIME_RF_MALFORMED)
-			s->res.flags |= SCAN_R_MALFORMED;
-		if (mr->flags & (MIME_RF_LIMIT | MIME_RF_TRUNCATED))
-			s->res.flags |= SCAN_R_LIMIT;
+	if (mr->flags & MIME_RF_MALFORMED)
+		s->res.flags |= SCAN_R_MALFORMED;
+	if (mr->flags & (MIME_RF_LIMIT | MIME_RF_TRUNCATED))
+		s->res.flags |= SCAN_R_LIMIT;
+	if (s->fed && mr->input_bytes)
+		s->res.msg_size = mr->input_bytes;
+	if (s->dlps) {
+		const struct scan_dlp_result *d = scan_dlp_stream_result(s->dlps);
+
+		s->res.dlp = d;
+		s->res.dlp_matched = d->matched;
+		if (d->matched)
+			s->res.flags |= SCAN_R_DLP;
+	} else if (s->eng->dlp && scan_dlp_template_count(s->eng->dlp) && dlp_get(s)) {
+		/* no text at all: the (empty) counts still answer */
+		s->res.dlp = scan_dlp_stream_result(s->dlps);
+	}
+	if (s->eng->cfilter)
+		cf_finish(s);
+	if (s->url) {
+		s->res.nurls = scan_url_count(s->url);
+		s->res.urls_dropped = scan_url_dropped(s->url);
+		s->res.url_set = s->url;
 	}
 	s->res.parts = s->parts;
 	s->res.nparts = s->nparts;
@@ -1028,4 +1548,9 @@ const struct scan_result *scan_session_finish(struct scan_session *s)
 	s->res.rules = s->rh;
 	s->res.nrules = s->nrh;
 	return &s->res;
+}
+
+const struct scan_url_entry *scan_result_url(const struct scan_result *r, size_t i)
+{
+	return r->url_set && i < r->nurls ? scan_url_get(r->url_set, i) : NULL;
 }

@@ -2,10 +2,15 @@
 /*
  * fuzz_scan.c - libFuzzer target: a scan session fed random messages.
  *
- * One engine is built at start with a small rule set (keywords and regexes
- * on every field, one with SOM) and a few body, logical and hash
- * signatures. Each input is fed in chunks whose sizes come from the first
- * byte, then finished; every index in the result must be in range.
+ * One engine is built at start with the full configuration: a small rule
+ * set (keywords and regexes on every field, one with SOM), a few body,
+ * logical and hash signatures, DLP templates (every detector, a custom
+ * keyword and regex) and content filters (subject, a named header, body,
+ * attachment name, size, count, message size); URL extraction is on.
+ * Each input is fed in chunks whose sizes come from the first byte, then
+ * finished; every index in the result must be in range. Bit 0x40 of the
+ * first byte runs the input on one session reused with scan_session_reset()
+ * (a fresh one otherwise), so reset is fuzzed too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +37,47 @@ static const char sigs_ndb[] =
 static const char sigs_ldb[] = "Fz.Logic;Target:0;(0&1)|2>3;616263;646566::i;787878\n";
 static const char sigs_hdb[] = "44d88612fea8a8f36de82e1278abb02f:68:Fz.Eicar.Md5\n";
 
+static struct scan_session *reused;
+static struct scan_scratch *scr; /* one per thread, as an lcore has */
+static size_t ncf;
+
+static void init_dlp_cf(struct scan_config *cfg)
+{
+	static const char *const kw[] = { "invoice", "urgent" };
+	static const char *const re[] = { "^bad", "\\.(exe|js)$" };
+	static const uint32_t kwf[] = { SCAN_PAT_CASELESS, SCAN_PAT_WORD };
+	static const uint32_t ref[] = { SCAN_PAT_REGEX, SCAN_PAT_REGEX | SCAN_PAT_CASELESS };
+	struct scan_dlp *d = scan_dlp_new(NULL);
+	struct scan_cfilter *cf = scan_cfilter_new(NULL);
+	int t, r;
+
+	if (!d || !cf)
+		abort();
+	scan_dlp_add_template(d, "pci", SCAN_DLP_BIT(SCAN_DLP_PAN), 1);
+	t = scan_dlp_add_template(d, "pii", SCAN_DLP_BIT(SCAN_DLP_IBAN) |
+				  SCAN_DLP_BIT(SCAN_DLP_MYNUMBER) | SCAN_DLP_BIT(SCAN_DLP_SSN) |
+				  SCAN_DLP_BIT(SCAN_DLP_EMAIL) | SCAN_DLP_BIT(SCAN_DLP_PHONE), 3);
+	scan_dlp_add_pattern(d, t, "confidential", SCAN_PAT_CASELESS);
+	scan_dlp_add_pattern(d, t, "[A-Z]{3}-[0-9]{4}", SCAN_PAT_REGEX);
+	if (scan_dlp_compile(d, NULL, 0))
+		abort();
+	r = scan_cfilter_add_rule(cf, "subject", SCAN_CF_ANY);
+	scan_cfilter_add_text(cf, r, 1u << SCAN_CF_SUBJECT | 1u << SCAN_CF_BODY, NULL, kw, kwf, 2);
+	r = scan_cfilter_add_rule(cf, "header", SCAN_CF_ALL);
+	scan_cfilter_add_text(cf, r, 1u << SCAN_CF_HEADER, "X-Mailer", re, ref, 1);
+	scan_cfilter_add_msg_size(cf, r, 100);
+	r = scan_cfilter_add_rule(cf, "attach", SCAN_CF_ANY);
+	scan_cfilter_add_text(cf, r, 1u << SCAN_CF_ATTACH_NAME | 1u << SCAN_CF_HEADER, NULL,
+			      re + 1, ref + 1, 1);
+	scan_cfilter_add_attach_size(cf, r, 1000, 5000);
+	scan_cfilter_add_attach_count(cf, r, 3);
+	if (scan_cfilter_compile(cf, NULL, 0))
+		abort();
+	ncf = scan_cfilter_rule_count(cf);
+	cfg->dlp = d;
+	cfg->cfilter = cf;
+}
+
 static void init(void)
 {
 	struct scan_config cfg = { .rules = rules, .nrules = sizeof(rules) / sizeof(rules[0]) };
@@ -40,8 +86,15 @@ static void init(void)
 	scan_sigset_load_buf(s, SCAN_SIG_NDB, "n", (const uint8_t *)sigs_ndb, strlen(sigs_ndb));
 	scan_sigset_load_buf(s, SCAN_SIG_LDB, "l", (const uint8_t *)sigs_ldb, strlen(sigs_ldb));
 	scan_sigset_load_buf(s, SCAN_SIG_HDB, "h", (const uint8_t *)sigs_hdb, strlen(sigs_hdb));
+	init_dlp_cf(&cfg);
 	eng = scan_engine_build(&cfg, s, NULL, 0);
 	if (!eng)
+		abort();
+	scr = scan_scratch_new();
+	if (!scr || scan_scratch_prepare(scr, eng))
+		abort();
+	reused = scan_session_new_ex(eng, NULL, NULL, scr);
+	if (!reused)
 		abort();
 }
 
@@ -63,7 +116,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lim.max_files = 4;
 		lim.max_hits = 3;
 	}
-	s = scan_session_new(eng, NULL, &lim);
+	if ((data[0] & 0x40) && !(data[0] & 0x80)) {
+		s = reused;
+		if (scan_session_reset(s, eng))
+			abort();
+	} else {
+		s = scan_session_new_ex(eng, NULL, &lim, scr);
+	}
 	if (!s)
 		return 0;
 	chunk = (size_t)(data[0] & 0x3f) + 1;
@@ -85,6 +144,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < r->nparts; i++)
 		if (r->parts[i].parent != UINT32_MAX && r->parts[i].parent >= i)
 			abort();
-	scan_session_free(s);
+	for (i = 0; i < r->ncf_hits; i++)
+		if (r->cf_hits[i].rule >= ncf)
+			abort();
+	for (i = 0; i < r->nurls; i++) {
+		const struct scan_url_entry *u = scan_result_url(r, i);
+
+		if (!u || !u->url || !u->host ||
+		    (strncmp(u->url, "http", 4) && strncmp(u->url, "ftp", 3)))
+			abort();
+	}
+	if (!r->dlp || r->attachments > r->nparts || (r->dlp_matched & ~3ull))
+		abort();
+	if (s != reused)
+		scan_session_free(s);
 	return 0;
 }

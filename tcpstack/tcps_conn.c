@@ -292,7 +292,7 @@ static uint32_t retransmit_hole(struct tcps_conn *c, uint32_t from, mxg_tstamp n
 	for (int i = 0; i < c->nsb; i++)
 		if (SEQ_GT(c->sb[i].l, seq) && SEQ_LT(c->sb[i].l, end))
 			end = c->sb[i].l;
-	len = tcps_min_u32(end - seq, c->mss);
+	len = tcps_min_u32(end - seq, tcps_seg_room(c));
 	if (c->fin_queued && SEQ_GEQ(seq + len, fin_seq + 1))
 		len = fin_seq - seq; /* FIN resent by itself below */
 	c->s->stats.retransmits++;
@@ -305,6 +305,15 @@ static uint32_t retransmit_hole(struct tcps_conn *c, uint32_t from, mxg_tstamp n
 	else if (len)
 		tcps_send_seg(c, seq, TCPS_F_ACK, len, now);
 	return seq + (len ? len : 1);
+}
+
+/* Does |sg| carry a SACK block for data above |una| (not a D-SACK)? */
+static bool sack_news(const struct tcps_seg *sg, uint32_t una)
+{
+	for (int i = 0; i < sg->o.nsack; i++)
+		if (SEQ_GEQ(sg->o.sack[i].l, una) && SEQ_GT(sg->o.sack[i].r, sg->o.sack[i].l))
+			return true;
+	return false;
 }
 
 static bool highest_sacked(const struct tcps_conn *c, uint32_t *hi)
@@ -391,8 +400,11 @@ static bool process_ack(struct tcps_conn *c, struct tcps_seg *sg, mxg_tstamp now
 			tcps_rto_rearm(c, now);
 	} else if (ack == c->snd_una && sg->len == 0 &&
 		   !(sg->flags & (TCPS_F_SYN | TCPS_F_FIN)) && wnd == c->snd_wnd &&
-		   c->snd_max != c->snd_una) {
-		/* duplicate ACK (RFC 5681 2) */
+		   c->snd_max != c->snd_una && (!c->sack_ok || sack_news(sg, ack))) {
+		/* duplicate ACK (RFC 5681 2); with SACK only one that SACKs
+		 * data above SND.UNA (RFC 6675 2 "DupAck", as Linux): a copy
+		 * the network duplicated, or a D-SACK, is no sign of loss and
+		 * must not start a recovery that resends the window */
 		c->dupacks++;
 		if (c->in_recovery) {
 			uint32_t hi;

@@ -339,6 +339,9 @@ void tcps_output(struct tcps_conn *c, mxg_tstamp now);
  * buffer at the offset matching |seq|. Returns 0 or the io error. */
 int tcps_send_seg(struct tcps_conn *c, uint32_t seq, uint8_t flags, uint32_t len,
 		  mxg_tstamp now);
+/* Payload bytes that fit in a data segment sent now: c->mss (which already
+ * excludes timestamps) less the SACK blocks the segment will carry. */
+uint32_t tcps_seg_room(const struct tcps_conn *c);
 void tcps_send_ack(struct tcps_conn *c, mxg_tstamp now);
 void tcps_send_challenge_ack(struct tcps_conn *c, mxg_tstamp now);
 void tcps_send_rst(struct tcps_conn *c, mxg_tstamp now);

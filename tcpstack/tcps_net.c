@@ -229,6 +229,8 @@ struct tcps_if *tcps_if_new(const struct tcps_if_conf *conf, const struct tcps_f
 		ifc->conf.neigh_retrans = MXG_NSEC_PER_SEC;
 	if (!ifc->conf.neigh_pending_max)
 		ifc->conf.neigh_pending_max = 4;
+	if (!ifc->conf.neigh_pending_total)
+		ifc->conf.neigh_pending_total = 256;
 	/* Cap times at a day so deadline arithmetic cannot overflow. */
 	if (ifc->conf.neigh_reachable > 86400 * MXG_NSEC_PER_SEC)
 		ifc->conf.neigh_reachable = 86400 * MXG_NSEC_PER_SEC;

@@ -115,6 +115,9 @@ struct tcps_if_conf {
 	mxg_tstamp neigh_reachable;    /* entry lifetime (0: 30 s) */
 	mxg_tstamp neigh_retrans;      /* resolution retry interval (0: 1 s) */
 	uint8_t neigh_pending_max;     /* frames held per unresolved neighbor (0: 4) */
+	uint16_t neigh_pending_total;  /* frames held over all neighbors (0: 256), so
+	                                * a flood of unresolvable destinations cannot
+	                                * pin the caller's whole buffer pool */
 };
 
 struct tcps_if;

@@ -116,6 +116,7 @@ struct tcps_if {
 	void *io;
 	const struct mxg_mem *mem;
 	uint32_t hseed;               /* neighbor hash seed */
+	uint32_t npend_total;         /* frames held over both tables */
 	mxg_tstamp refresh;           /* probe a used entry this long before expiry */
 	uint16_t l2len;               /* 14, or 18 with a VLAN tag */
 	uint16_t ip_id;               /* next IPv4 identification */

@@ -178,6 +178,7 @@ static void pend_drop(struct tcps_if *ifc, struct neigh_tbl *t, uint32_t i)
 		p[k].h = NULL;
 		ifc_drop(ifc, TCPS_DROP_NO_NEIGH);
 	}
+	ifc->npend_total -= e->npend;
 	e->npend = 0;
 }
 
@@ -304,6 +305,7 @@ static bool update(struct tcps_if *ifc, struct neigh_tbl *t, const uint8_t *ip,
 	p = pend_of(ifc, t, i);
 	n = e->npend;
 	e->npend = 0;
+	ifc->npend_total -= n;
 	for (k = 0; k < n; k++) {
 		memcpy(p[k].buf, mac, TCPS_ETH_ALEN);
 		ifc_send(ifc, p[k].h, p[k].len);
@@ -576,11 +578,20 @@ int tcps_if_output(struct tcps_if *ifc, const struct mxg_ip *src, const struct m
 			e->probing = 0;
 			list_append(t, &t->retry, i);
 		} else if (e->state == NEIGH_INCOMPLETE &&
-			   e->npend >= ifc->conf.neigh_pending_max) {
+			   (e->npend >= ifc->conf.neigh_pending_max ||
+			    ifc->npend_total >= ifc->conf.neigh_pending_total)) {
 			ifc_drop(ifc, TCPS_DROP_NO_NEIGH);
 			return MXG_E_AGAIN;
 		}
 	} else {
+		/* A new unresolved neighbor would hold a frame: refuse it when the
+		 * interface already holds its total (the entry is still created and
+		 * solicited below only when there is room, so a flood of
+		 * destinations costs neither buffers nor cache entries). */
+		if (ifc->npend_total >= ifc->conf.neigh_pending_total) {
+			ifc_drop(ifc, TCPS_DROP_NO_NEIGH);
+			return MXG_E_AGAIN;
+		}
 		i = neigh_alloc(ifc, t, nh, false);
 		if (MXG_BUG_ON(i == NEIGH_NIL))
 			return MXG_E_INTERNAL;
@@ -635,6 +646,7 @@ int tcps_if_output(struct tcps_if *ifc, const struct mxg_ip *src, const struct m
 		return 0;
 	}
 	p = &pend_of(ifc, t, i)[e->npend++];
+	ifc->npend_total++;
 	p->h = h;
 	p->buf = f;
 	p->len = flen;

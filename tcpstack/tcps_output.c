@@ -170,6 +170,20 @@ static unsigned write_data_opts(const struct tcps_conn *c, uint8_t *p, mxg_tstam
 	return n;
 }
 
+/* SACK blocks ride on data segments too (write_data_opts), so the payload
+ * must shrink by their size or the frame exceeds the MTU: a kernel peer on
+ * a veth drops such frames, a tap accepts them (Linux does the same,
+ * tcp_current_mss). */
+uint32_t tcps_seg_room(const struct tcps_conn *c)
+{
+	int nb;
+
+	if (!c->sack_ok || c->rob.n == 0)
+		return c->mss;
+	nb = c->rob.n < (c->ts_ok ? 3 : 4) ? c->rob.n : (c->ts_ok ? 3 : 4);
+	return c->mss - (4u + 8u * (uint32_t)nb);
+}
+
 /* Writes the header and hands the segment to io->output. Payload, if any,
  * comes from |rb| at stream offset |off|. */
 static int emit(struct tcps_stack *s, const struct tcps_tuple *t, uint32_t seq, uint32_t ack,
@@ -368,7 +382,8 @@ void tcps_output(struct tcps_conn *c, mxg_tstamp now)
 		uint32_t wnd = tcps_min_u32(c->snd_wnd, c->cwnd + c->lt_extra);
 		uint32_t infl = c->snd_nxt - c->snd_una;
 		uint32_t avail = wnd > infl ? wnd - infl : 0;
-		uint32_t len = tcps_min_u32(tcps_min_u32(unsent, c->mss), avail);
+		uint32_t room = tcps_seg_room(c);
+		uint32_t len = tcps_min_u32(tcps_min_u32(unsent, room), avail);
 		uint32_t skip_end;
 		uint8_t flags = TCPS_F_ACK;
 		bool fin;
@@ -393,7 +408,7 @@ void tcps_output(struct tcps_conn *c, mxg_tstamp now)
 		    SEQ_LT(c->snd_una, c->snd_nxt))
 			break;
 		/* sender SWS avoidance: hold a runt while data is in flight */
-		if (len && len < c->mss && len < unsent && infl > 0)
+		if (len && len < room && len < unsent && infl > 0)
 			break;
 		if (fin)
 			flags |= TCPS_F_FIN;
@@ -401,7 +416,7 @@ void tcps_output(struct tcps_conn *c, mxg_tstamp now)
 		 * of a multi-segment burst cut by the windows (where Linux
 		 * ends a TSO burst); a lone window-limited segment (limited
 		 * transmit, ACK clocking) goes without, as in Linux. */
-		if (len && (len == unsent || (nsent > 0 && avail - len < c->mss)))
+		if (len && (len == unsent || (nsent > 0 && avail - len < room)))
 			flags |= TCPS_F_PSH;
 		if (SEQ_LT(c->snd_nxt, c->snd_max)) {
 			c->s->stats.retransmits++;

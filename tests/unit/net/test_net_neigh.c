@@ -752,6 +752,37 @@ static void test_neigh_learned_hook(void **state)
 	free(io);
 }
 
+/* Frames held for unresolved neighbors are bounded per interface too: a
+ * flood of unresolvable destinations cannot pin the buffer pool. */
+static void test_pending_total_cap(void **state)
+{
+	struct tcps_if_conf c;
+	struct fx *x;
+	struct fill_arg a = { .tag = 1 };
+	const struct tcps_if_stats *st;
+	struct mxg_ip peer;
+	uint8_t m[6];
+
+	(void)state;
+	conf_default(&c);
+	c.neigh_pending_total = 3;
+	x = fx_new(&c);
+	st = tcps_if_stats(x->ifc);
+	assert_int_equal(out(x, "198.18.0.11", 10, &a), 0);
+	assert_int_equal(out(x, "198.18.0.11", 10, &a), 0);
+	assert_int_equal(out(x, "198.18.0.12", 10, &a), 0);
+	/* full: neither a new destination nor a known one may hold more */
+	assert_int_equal(out(x, "198.18.0.13", 10, &a), MXG_E_AGAIN);
+	assert_int_equal(out(x, "198.18.0.11", 10, &a), MXG_E_AGAIN);
+	assert_int_equal(st->drop[TCPS_DROP_NO_NEIGH], 2);
+	/* resolving one releases its frames and makes room again */
+	peer = ip_of("198.18.0.11");
+	mac_of(PEER_MAC, m);
+	tcps_if_neigh_learn(x->ifc, &peer, m, x->now);
+	assert_int_equal(out(x, "198.18.0.13", 10, &a), 0);
+	fx_free(x);
+}
+
 static void test_nobufs(void **state)
 {
 	struct fx *x = fx_new(NULL);
@@ -798,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_eviction),
 		cmocka_unit_test(test_neigh_learn_api_flushes),
 		cmocka_unit_test(test_neigh_learned_hook),
+		cmocka_unit_test(test_pending_total_cap),
 		cmocka_unit_test(test_nobufs),
 	};
 

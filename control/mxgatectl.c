@@ -31,6 +31,9 @@
 #include "ctl_cli_http.h"
 #include "ctl_conf.h"
 #include "mxg_conf.h"
+#ifdef MXG_HAVE_XPF
+#include "ctl_xdp.h" /* sender filter: local xdp/block/allow commands */
+#endif
 
 #define EX_REFUSED 1
 #define EX_USAGE 2
@@ -66,6 +69,9 @@ static void usage(FILE *f)
 		"  quarantine show ID [--raw FILE] | delete ID\n"
 		"  log search [--sender A] [--recipient A] [--subject S] [--message-id ID]\n"
 		"             [--since T] [--until T] [--verdict V] [--limit N]\n"
+		"  xdp attach|adopt|detach IFACE | list | stats | conf   (local, root)\n"
+		"  block add|del PREFIX | list | gc; allow add|del PREFIX | list\n"
+		"        (local pinned XDP maps; see docs/filter.md for options)\n"
 		"FILE may be '-' for standard input/output. Times: YYYY-MM-DD[THH:MM:SS][Z].\n"
 		"exit: 0 ok, 1 refused by the control plane, 2 usage or bad file,\n"
 		"      3 control plane unreachable or failing\n");
@@ -633,6 +639,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+#ifdef MXG_HAVE_XPF
+	/* sender filter: pinned XDP maps, no control plane needed */
+	if (ctl_xdp_cli_is_local(argc - optind, argv + optind))
+		return ctl_xdp_cli_main(argc - optind, argv + optind);
+#endif
 	from_config(cfg, explicit_cfg, state_dir, sizeof(state_dir));
 	if (!g.api[0])
 		snprintf(g.api, sizeof(g.api), "https://127.0.0.1:8445");

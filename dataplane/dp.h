@@ -21,7 +21,9 @@
 
 #include "mxg_addr.h"
 #include "mxg_conf.h"
+#include "dp_scan.h" /* content scan: struct dp_scan_conf */
 #include "dp_smtp.h" /* SMTP proxy (issue 4): struct dp_smtp_conf */
+#include "dp_filter.h" /* sender filter (issue 7): struct dp_filter_conf */
 #include "tcps.h"
 #include "tcps_net.h"
 
@@ -60,10 +62,16 @@ struct dp_conf {
 	uint32_t mbufs, mbuf_cache;
 	uint16_t burst;
 	bool test_services;
+	uint32_t tcp_max_conns;  /* per worker, TIME_WAIT included */
+	uint32_t tcp_rcvbuf, tcp_sndbuf; /* bytes per connection */
+	uint64_t tcp_mem_max;    /* bytes of connection buffers per worker */
+	uint32_t tcp_time_wait_ms;
 	char log_level[16];
 	unsigned nports;
 	struct dp_port_conf port[DP_MAX_PORTS];
 	struct dp_smtp_conf smtp; /* [smtp] (dp_smtp_conf.c) */
+	struct dp_scan_conf scan; /* [scan] (dp_scan.c) */
+	struct dp_filter_conf filter; /* [filter] (dp_filter.c) */
 };
 
 /* Parses |path| into |c|. Returns 0, or a negative MXG_E_* code with
@@ -119,6 +127,7 @@ struct dp_worker {
 	mxg_tstamp tcp_deadline;
 	struct dp_smtp_worker *smtp;   /* SMTP proxy of this lcore (dp_smtp.c), or NULL */
 	mxg_tstamp smtp_deadline;      /* next dp_smtp_on_timer */
+	struct dp_filter_worker *filter; /* sender filter tables (dp_filter.c), or NULL */
 	struct dp_worker_stats st;
 } __rte_cache_aligned;
 

@@ -177,6 +177,23 @@ int dp_conf_load(const char *path, struct dp_conf *c, char *err, size_t errlen)
 	c->burst = (uint16_t)v;
 	if ((rc = mxg_conf_get_bool(s, "test_services", false, &c->test_services, err, errlen)))
 		goto out;
+	/* TCP sizing: buffers are what a connection costs, so max_conns and
+	 * mem_max together bound a worker's memory (docs/configuration.md). */
+	if ((rc = mxg_conf_get_u64(s, "tcp_max_conns", 65536, 16, 1u << 24, &v, err, errlen)))
+		goto out;
+	c->tcp_max_conns = (uint32_t)v;
+	if ((rc = mxg_conf_get_u64(s, "tcp_rcvbuf", 256 * 1024, 4096, 64u << 20, &v, err, errlen)))
+		goto out;
+	c->tcp_rcvbuf = (uint32_t)v;
+	if ((rc = mxg_conf_get_u64(s, "tcp_sndbuf", 256 * 1024, 4096, 64u << 20, &v, err, errlen)))
+		goto out;
+	c->tcp_sndbuf = (uint32_t)v;
+	if ((rc = mxg_conf_get_u64(s, "tcp_mem_max_mb", 1024, 1, 1u << 20, &v, err, errlen)))
+		goto out;
+	c->tcp_mem_max = v << 20;
+	if ((rc = mxg_conf_get_u64(s, "tcp_time_wait_ms", 60000, 0, 240000, &v, err, errlen)))
+		goto out;
+	c->tcp_time_wait_ms = (uint32_t)v;
 	if (mxg_log_level_parse(c->log_level) < 0) {
 		rc = mxg_conf_err(s, "log_level", err, errlen,
 				  "'%s' is not one of err, warn, notice, info, debug", c->log_level);
@@ -200,11 +217,15 @@ int dp_conf_load(const char *path, struct dp_conf *c, char *err, size_t errlen)
 		rc = MXG_E_INVAL;
 		goto out;
 	}
-	if ((rc = dp_smtp_conf_load(mc, &c->smtp, err, errlen))) /* [smtp]: dp_smtp_conf.c */
+	if ((rc = dp_smtp_conf_load(mc, &c->smtp, err, errlen)) || /* [smtp]: dp_smtp_conf.c */
+	    (rc = dp_scan_conf_load(mc, &c->scan, err, errlen)))     /* [scan]: dp_scan.c */
+		goto out;
+	if ((rc = dp_filter_conf_load(mc, &c->filter, err, errlen))) /* [filter]: dp_filter.c */
 		goto out;
 	/* Sections owned by other processes ([control], ...) are theirs to
 	 * check. */
-	rc = mxg_conf_check_unused(mc, (const char *const[]){"", "dataplane", "port", "smtp", NULL},
+	rc = mxg_conf_check_unused(mc, (const char *const[]){"", "dataplane", "port", "smtp",
+							     "scan", "filter", NULL},
 				   err, errlen);
 out:
 	mxg_conf_free(mc);

@@ -16,6 +16,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 
 #include "dp.h"
 #include "mxg_err.h"
@@ -201,13 +202,42 @@ static int port_setup(struct dp_ctx *ctx, struct dp_port *p)
 	return 0;
 }
 
+/* rte_pktmbuf_pool_create() with RTE_MEMPOOL_F_NO_IOVA_CONTIG. Without
+ * hugepages the pool is backed by 4 KiB pages and, as a contiguous pool,
+ * gets one mbuf per page; DPDK 22.11's af_xdp PMD registers the pool's
+ * memory as its UMEM as if the mbufs were packed, so frames sent from
+ * mbufs outside that range were silently dropped by the kernel and TCP
+ * stalled. A pool that does not ask for IOVA-contiguous objects packs
+ * them, and every PMD accepts it. */
+static struct rte_mempool *pool_create(const struct dp_conf *c)
+{
+	struct rte_pktmbuf_pool_private pp = {.mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE};
+	struct rte_mempool *mp;
+
+	mp = rte_mempool_create_empty("mxg_pkt", c->mbufs,
+				      sizeof(struct rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE,
+				      c->mbuf_cache, sizeof(pp), (int)rte_socket_id(),
+				      RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+	if (!mp)
+		return NULL;
+	if (rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL) != 0)
+		goto fail;
+	rte_pktmbuf_pool_init(mp, &pp);
+	if (rte_mempool_populate_default(mp) < 0)
+		goto fail;
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	return mp;
+fail:
+	rte_mempool_free(mp);
+	return NULL;
+}
+
 int dp_ports_init(struct dp_ctx *ctx)
 {
 	const struct dp_conf *c = &ctx->conf;
 	int rc;
 
-	ctx->pool = rte_pktmbuf_pool_create("mxg_pkt", c->mbufs, c->mbuf_cache, 0,
-					    RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	ctx->pool = pool_create(c);
 	if (!ctx->pool) {
 		MXG_ERR(COMP, "mbuf pool of %u: %s (raise -m in eal_args or lower mbufs)", c->mbufs,
 			rte_strerror(rte_errno));

@@ -1,38 +1,134 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * dp_scan.c - pass-through scan (dp_scan.h) until scan/scan.h's session
- * lands: the message streams through the MIME parser (so the proxy's
- * streaming and the parser's chunking are exercised on every message) and
- * the verdict is always PASS, unless the parser itself failed (out of
- * memory), which tempfails the message rather than deliver it unscanned.
+ * dp_scan.c - the SMTP proxy's content scan (dp_scan.h) on scan/scan.h.
+ *
+ * One engine for the process, built at start from the built-in EICAR
+ * signature and the ClamAV-format files listed in [scan] signatures
+ * (immutable afterwards, shared read-only by every worker; the control
+ * plane's compiled policy snapshots will replace it through the engine
+ * slot). Each message gets its own scan_session (several messages of one
+ * worker are in flight at once) on a per-lcore Hyperscan scratch, fed the
+ * message bytes as they stream to the downstream.
+ *
+ * Until the control plane's per-recipient policy is wired, the verdict
+ * follows the default policy a newcomer gets: a virus or an archive bomb
+ * (or an archive too deep to scan) is refused with 550 5.7.1 and never
+ * reaches the downstream; a scan that failed (out of memory, Hyperscan
+ * error) tempfails the message, so nothing unscanned is ever delivered.
+ * Quarantine instead of refusal arrives with the control channel.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <rte_lcore.h>
 
 #include "dp_scan.h"
-#include "mime.h"
 #include "mxg_err.h"
+#include "mxg_log.h"
+#include "scan.h"
+#include "scan_sig.h"
+
+#define COMP "scan"
 
 struct dp_scan {
-	struct mime_parser *mp;
+	struct scan_session *sess;
 	int err;                 /* first feed error */
 };
 
-static int on_event(struct mime_parser *p, const struct mime_event *ev, void *ud)
+static struct scan_engine *engine;
+static struct scan_scratch *scratch[RTE_MAX_LCORE]; /* one per lcore, lazily */
+
+int dp_scan_conf_load(struct mxg_conf *mc, struct dp_scan_conf *c, char *err, size_t errlen)
 {
+	struct mxg_conf_sec *s = mxg_conf_find(mc, "scan", "");
+	const char *v = mxg_conf_get(s, "signatures");
+
+	memset(c, 0, sizeof(*c));
+	if (v && strlen(v) >= sizeof(c->signatures))
+		return mxg_conf_err(s, "signatures", err, errlen, "longer than %zu bytes",
+				    sizeof(c->signatures) - 1);
+	snprintf(c->signatures, sizeof(c->signatures), "%s", v ? v : "");
 	return 0;
 }
 
-static const struct mime_callbacks mime_cbs = {.on_event = on_event};
+int dp_scan_init(const struct dp_scan_conf *c)
+{
+	struct scan_sigset *sigs = scan_sigset_new(NULL);
+	struct scan_config cfg = {0};
+	struct scan_engine_info info;
+	char list[sizeof(c->signatures)], *tok, *save, err[256];
+
+	if (!sigs)
+		return MXG_E_NOMEM;
+	snprintf(list, sizeof(list), "%s", c->signatures);
+	for (tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		int rc = scan_sigset_load_file(sigs, tok);
+
+		if (rc < 0) {
+			MXG_ERR(COMP, "signatures %s: %s", tok, mxg_strerror(rc));
+			scan_sigset_free(sigs);
+			return rc;
+		}
+	}
+	/* Lines the loader could not express are reported, never dropped
+	 * silently (the first 64 by line, then the count). */
+	for (size_t i = 0; i < scan_sigset_nerrors(sigs) && scan_sigset_error(sigs, i); i++)
+		MXG_WARN(COMP, "%s", scan_sigset_error(sigs, i));
+	if (scan_sigset_nerrors(sigs))
+		MXG_WARN(COMP, "%zu signature lines not loaded", scan_sigset_nerrors(sigs));
+	engine = scan_engine_build(&cfg, sigs, err, sizeof(err));
+	if (!engine) {
+		MXG_ERR(COMP, "cannot build the scan engine: %s", err);
+		return MXG_E_NOMEM;
+	}
+	scan_engine_info(engine, &info);
+	MXG_INFO(COMP, "engine generation %llu: %u body and %u hash signatures plus the "
+		 "built-in EICAR", (unsigned long long)info.generation, info.body_patterns,
+		 info.hash_sigs);
+	return 0;
+}
+
+void dp_scan_fini(void)
+{
+	for (unsigned i = 0; i < RTE_MAX_LCORE; i++) {
+		scan_scratch_free(scratch[i]);
+		scratch[i] = NULL;
+	}
+	scan_engine_unref(engine);
+	engine = NULL;
+}
+
+static struct scan_scratch *lcore_scratch(void)
+{
+	unsigned id = rte_lcore_id();
+	struct scan_scratch **s;
+
+	if (id >= RTE_MAX_LCORE)
+		return NULL;
+	s = &scratch[id];
+	if (!*s) {
+		*s = scan_scratch_new();
+		if (*s && scan_scratch_prepare(*s, engine) != 0) {
+			scan_scratch_free(*s);
+			*s = NULL;
+		}
+	}
+	return *s;
+}
 
 struct dp_scan *dp_scan_begin(const struct dp_scan_env *env)
 {
-	struct dp_scan *s = calloc(1, sizeof(*s));
+	struct scan_scratch *sc = lcore_scratch();
+	struct dp_scan *s;
 
+	if (!engine || !sc)
+		return NULL;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->mp = mime_parser_new(NULL, NULL, &mime_cbs, s);
-	if (!s->mp) {
+	s->sess = scan_session_new_ex(engine, NULL, NULL, sc);
+	if (!s->sess) {
 		free(s);
 		return NULL;
 	}
@@ -45,7 +141,7 @@ int dp_scan_feed(struct dp_scan *s, const uint8_t *p, size_t n)
 
 	if (s->err)
 		return s->err;
-	rc = mime_parser_feed(s->mp, p, n);
+	rc = scan_session_feed(s->sess, p, n);
 	if (rc < 0)
 		s->err = rc;
 	return rc < 0 ? rc : 0;
@@ -53,16 +149,26 @@ int dp_scan_feed(struct dp_scan *s, const uint8_t *p, size_t n)
 
 void dp_scan_end(struct dp_scan *s, struct dp_scan_result *out)
 {
+	const struct scan_result *r = s->err ? NULL : scan_session_finish(s->sess);
+
+	memset(out, 0, sizeof(*out));
 	out->verdict = DP_SCAN_PASS;
-	out->reason[0] = '\0';
-	if (!s->err && mime_parser_finish(s->mp) < 0)
-		s->err = MXG_E_NOMEM;
-	out->parts = mime_parser_result(s->mp)->parts;
-	if (s->err) {
+	if (!r || (r->flags & SCAN_R_ERROR)) {
 		out->verdict = DP_SCAN_TEMPFAIL;
 		snprintf(out->reason, sizeof(out->reason), "content scan failed: %s",
-			 mxg_strerror(s->err));
+			 mxg_strerror(r ? r->error : s->err));
+	} else if (r->nviruses) {
+		out->verdict = DP_SCAN_REJECT;
+		snprintf(out->reason, sizeof(out->reason), "virus found: %s", r->viruses[0].name);
+	} else if (r->archive_verdict == SCAN_ARCHIVE_BOMB ||
+		   r->archive_verdict == SCAN_ARCHIVE_TOO_DEEP) {
+		out->verdict = DP_SCAN_REJECT;
+		snprintf(out->reason, sizeof(out->reason), "%s",
+			 r->archive_verdict == SCAN_ARCHIVE_BOMB ? "archive bomb"
+								 : "archive nested too deep");
 	}
+	if (r)
+		out->parts = (uint32_t)r->nparts;
 	dp_scan_abort(s);
 }
 
@@ -70,7 +176,7 @@ void dp_scan_abort(struct dp_scan *s)
 {
 	if (!s)
 		return;
-	mime_parser_free(s->mp);
-	s->mp = NULL;
+	scan_session_free(s->sess);
+	s->sess = NULL;
 	free(s);
 }

@@ -5,9 +5,8 @@
  * The proxy sees only these four calls: a scan per message, fed with the
  * message bytes exactly as they stream to the downstream (after
  * dot-unstuffing), and a verdict at the end of data, before the downstream
- * gets its end of data. dp_scan.c is the one file to change when
- * scan/scan.h's full session lands; today it runs the streaming MIME parser
- * only (to prove the message streams through it) and always passes.
+ * gets its end of data. dp_scan.c runs scan/scan.h's session; the process
+ * builds one engine at start (dp_scan_init) from the [scan] section.
  */
 #ifndef DP_SCAN_H
 #define DP_SCAN_H
@@ -16,6 +15,21 @@
 #include <stdint.h>
 
 #include "mxg_addr.h"
+#include "mxg_conf.h"
+
+/* [scan] of mxgate.conf. */
+struct dp_scan_conf {
+	char signatures[1024];   /* ClamAV-format files (.hdb .hsb .ndb .ldb .cvd
+	                          * .cld), comma-separated; EICAR is built in */
+};
+
+/* Reads [scan] (keys marked used for mxg_conf_check_unused). */
+int dp_scan_conf_load(struct mxg_conf *mc, struct dp_scan_conf *c, char *err, size_t errlen);
+/* Builds the process's engine: loads the signature files and compiles
+ * them. 0 or a negative MXG_E_* (logged with the file and reason). */
+int dp_scan_init(const struct dp_scan_conf *c);
+/* Frees the engine and the per-lcore scratches, after the workers stop. */
+void dp_scan_fini(void);
 
 struct dp_scan;
 

@@ -176,6 +176,11 @@ static inline void rx_one(struct dp_ifq *q, struct rte_mbuf *m, mxg_tstamp now,
 		tx_enqueue(q, m);
 		return;
 	case TCPS_RX_L4:
+		/* sender filter (dp_filter.c): blocked/throttled SYNs never reach TCP */
+		if (pi.l4_proto == IPPROTO_TCP && pi.l4_len >= 20 &&
+		    (rte_pktmbuf_mtod_offset(m, uint8_t *, pi.l4_off)[13] & 0x12) == 0x02 &&
+		    dp_filter_syn_drop(q->w, &pi.src, now))
+			break;
 		if (likely(pi.l4_proto == IPPROTO_TCP))
 			tcps_stack_input(q->w->tcp, &pi.src, &pi.dst,
 					 rte_pktmbuf_mtod_offset(m, uint8_t *, pi.l4_off), pi.l4_len,
@@ -197,6 +202,7 @@ unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now)
 
 	if (unlikely(!rte_ring_empty(w->neigh_ring)))
 		neigh_drain(w, now);
+	dp_filter_drain(w, now); /* sender filter changes (dp_filter.c) */
 
 	for (unsigned i = 0; i < w->nifq; i++) {
 		struct dp_ifq *q = &w->ifq[i];
@@ -302,6 +308,12 @@ static int tcp_init(struct dp_ctx *ctx, struct dp_worker *w)
 		MXG_ERR(COMP, "getrandom: no entropy for the TCP secret");
 		return MXG_E_IO;
 	}
+	tc.max_conns = ctx->conf.tcp_max_conns;
+	tc.rcvbuf = ctx->conf.tcp_rcvbuf;
+	tc.sndbuf = ctx->conf.tcp_sndbuf;
+	tc.mem_max = ctx->conf.tcp_mem_max;
+	/* 0 would mean the stack's default: the shortest we allow is 1 ms. */
+	tc.time_wait = RTE_MAX(ctx->conf.tcp_time_wait_ms, 1u) * MXG_NSEC_PER_MSEC;
 	tc.mtu = UINT16_MAX;
 	for (unsigned p = 0; p < ctx->nports; p++)
 		tc.mtu = RTE_MIN(tc.mtu, ctx->port[p].conf->mtu);
@@ -326,6 +338,8 @@ int dp_workers_init(struct dp_ctx *ctx)
 	unsigned lcore, idx = 0;
 
 	ns_mult = (uint64_t)(((unsigned __int128)MXG_NSEC_PER_SEC << 32) / rte_get_tsc_hz());
+	if (dp_scan_init(&ctx->conf.scan))
+		return MXG_E_INVAL;
 	ctx->worker = rte_zmalloc("mxg_workers", sizeof(*ctx->worker) * ctx->nworkers,
 				  RTE_CACHE_LINE_SIZE);
 	if (!ctx->worker)
@@ -375,13 +389,16 @@ int dp_workers_init(struct dp_ctx *ctx)
 		if (tcp_init(ctx, w))
 			return MXG_E_NOMEM;
 	}
-	return 0;
+	return dp_filter_init(ctx); /* sender filter tables, XDP map pins (dp_filter.c) */
 }
 
 void dp_workers_fini(struct dp_ctx *ctx)
 {
-	if (!ctx->worker)
+	if (!ctx->worker) {
+		dp_scan_fini();
 		return;
+	}
+	dp_filter_fini(ctx); /* sender filter (dp_filter.c) */
 	for (unsigned i = 0; i < ctx->nworkers; i++) {
 		struct dp_worker *w = &ctx->worker[i];
 
@@ -401,6 +418,7 @@ void dp_workers_fini(struct dp_ctx *ctx)
 		w->neigh_ring = NULL;
 	}
 	dp_smtp_fini(); /* SMTP proxy: lists and TLS contexts */
+	dp_scan_fini();
 	rte_free(ctx->worker);
 	ctx->worker = NULL;
 }

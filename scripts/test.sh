@@ -10,6 +10,7 @@
 # 3. unit tests      meson test -C build-asan --suite unit
 # 4. integration     pytest tests/integration against build (as root), then
 #                    again against build-asan (clean shutdown under LSan)
+#                    and the benchmarks' smoke run (perf/run.py --smoke)
 # 5. fuzzing         scripts/fuzz.sh build-fuzz (60 s fuzz_net, FUZZ_SECONDS others)
 #
 # Every unit test, pytest test and fuzz target counts as one test; a build
@@ -205,6 +206,16 @@ PYEOF
 # depend on the build and run once.
 if [ $build_ok = 1 ]; then
 	run_pytest release "$repo/build"
+	# The benchmarks' short smoke run: proves they start, answer correctly
+	# and write their JSON; timing never decides anything here.
+	note "benchmark smoke run (perf/run.py --smoke)"
+	if timeout -k 10 5m $PY "$repo/perf/run.py" --smoke --build "$repo/build" \
+		>"$logs/perf-smoke.log" 2>&1; then
+		pass=$((pass + 1))
+		echo "perf smoke: passed"
+	else
+		count_fail "perf smoke run, see $logs/perf-smoke.log"
+	fi
 fi
 if [ $asan_ok = 1 ]; then
 	run_pytest asan "$repo/build-asan" --ignore="$repo/tests/integration/test_harness.py"

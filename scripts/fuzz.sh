@@ -6,7 +6,8 @@
 # Each executable named fuzz_* under BUILD_DIR runs for FUZZ_SECONDS
 # (default 30) seconds, fuzz_net for FUZZ_NET_SECONDS (default 60, what
 # issue 2 asks of the L2/L3 target). Seeds come from, when present:
-#   tests/fuzz/<name>/seeds, tests/fuzz/<name>/corpus, tests/fuzz/corpus/<target>,
+#   tests/fuzz/<name>/seeds, tests/fuzz/*/seeds_<target>, tests/fuzz/<name>/corpus,
+#   tests/fuzz/corpus/<target>,
 #   and <repo>/../shared/corpus/<name> (or $MXG_SHARED/<name>)
 # where <target> is e.g. fuzz_net and <name> is net. New inputs go to a
 # temporary corpus; crash/leak/timeout artifacts go to $FUZZ_ARTIFACTS
@@ -57,7 +58,10 @@ for t in $targets; do
 	corpus=$work/corpus/$name
 	mkdir -p "$corpus" "$arts/$name"
 	seeds=""
+	# Module folders name per-target seed sets seeds_<target> or seeds_<short>
+	# (tests/fuzz/smtp/seeds_fuzz_smtp_srv, tests/fuzz/scan/seeds_mime).
 	for d in "$repo/tests/fuzz/$short/seeds" "$repo/tests/fuzz/$short/corpus" \
+		 "$repo"/tests/fuzz/*/seeds_"$name" "$repo"/tests/fuzz/*/seeds_"$short" \
 		 "$repo/tests/fuzz/corpus/$name" "$repo/tests/fuzz/corpus/$short" "$shared/$short"; do
 		[ -d "$d" ] && seeds="$seeds $d"
 	done

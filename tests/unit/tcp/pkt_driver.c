@@ -21,6 +21,7 @@
 #include "mxg_err.h"
 #include "pkt_driver.h"
 #include "tcps.h"
+#include "tcps_net.h" /* tcps_l4_csum */
 
 #define MAXQ 256
 #define MAXFD 64
@@ -385,25 +386,6 @@ static inline uint32_t get32(const uint8_t *p)
 }
 static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
-static uint16_t csum(const struct mxg_ip *src, const struct mxg_ip *dst, const uint8_t *p,
-		     uint32_t len)
-{
-	uint32_t sum = 0;
-	unsigned al = src->family == 6 ? 16 : 4;
-
-	for (unsigned i = 0; i < al; i += 2)
-		sum += (uint32_t)(src->a[i] << 8 | src->a[i + 1]) +
-		       (uint32_t)(dst->a[i] << 8 | dst->a[i + 1]);
-	sum += 6 + len;
-	for (uint32_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 static int inject(struct drv *d, struct segspec *sp)
 {
 	uint8_t b[SEGMAX];
@@ -466,7 +448,7 @@ static int inject(struct drv *d, struct segspec *sp)
 	for (uint32_t i = 0; i < sp->len; i++)
 		b[hl + i] = sp->has_data ? (uint8_t)sp->data[i]
 					 : (uint8_t)('a' + (sp->seq + i - 1) % 26);
-	put16(b + 16, csum(&d->raddr, &d->laddr, b, hl + sp->len));
+	put16(b + 16, tcps_l4_csum(&d->raddr, &d->laddr, 6, b, (uint16_t)(hl + sp->len)));
 	tcps_stack_input(d->s, &d->raddr, &d->laddr, b, (uint16_t)(hl + sp->len), d->now);
 	return 0;
 }

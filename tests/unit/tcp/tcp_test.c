@@ -7,6 +7,7 @@
 
 #include "mxg_err.h"
 #include "tcp_test.h"
+#include "tcps_net.h" /* tcps_l4_csum */
 
 static int tt_output(void *io_, const struct mxg_ip *src, const struct mxg_ip *dst,
 		     const uint8_t *seg, uint16_t len, mxg_tstamp now)
@@ -52,25 +53,6 @@ static void put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v & 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
 
-static uint16_t csum(const struct mxg_ip *src, const struct mxg_ip *dst, const uint8_t *p,
-		     uint32_t len)
-{
-	uint32_t sum = 0;
-	unsigned al = src->family == 6 ? 16 : 4;
-
-	for (unsigned i = 0; i < al; i += 2)
-		sum += (uint32_t)(src->a[i] << 8 | src->a[i + 1]) +
-		       (uint32_t)(dst->a[i] << 8 | dst->a[i + 1]);
-	sum += 6 + len;
-	for (uint32_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 uint16_t tt_build(uint8_t *b, const struct mxg_ip *src, const struct mxg_ip *dst,
 		  const struct tt_seg *s)
 {
@@ -89,7 +71,7 @@ uint16_t tt_build(uint8_t *b, const struct mxg_ip *src, const struct mxg_ip *dst
 		memcpy(b + 20, s->opt, s->optlen);
 	if (s->len)
 		memcpy(b + hl, s->data, s->len);
-	put16(b + 16, csum(src, dst, b, hl + s->len));
+	put16(b + 16, tcps_l4_csum(src, dst, 6, b, (uint16_t)(hl + s->len)));
 	return (uint16_t)(hl + s->len);
 }
 

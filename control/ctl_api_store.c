@@ -21,10 +21,13 @@
 #include "ctl_db.h"
 #include "ctl_http.h"
 
+#define NPARAMS(a) (sizeof(a) / sizeof((a)[0]))
+
 struct qparam {
 	const char *name;
 	enum { Q_TEXT, Q_TIME, Q_UINT } type;
 	unsigned max;   /* Q_TEXT: length; Q_UINT: value */
+	const char *def; /* value when absent (NULL: absent stays NULL) */
 };
 
 /* Accepts "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]" (or a space instead of T),
@@ -98,6 +101,9 @@ static bool read_params(struct evhttp_request *req, struct evkeyvalq *query,
 		}
 		vals[i] = kv->value;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!vals[i])
+			vals[i] = ps[i].def;
 	return true;
 }
 
@@ -161,20 +167,16 @@ void ctl_api_status(struct ctl *c, struct evhttp_request *req, const char *arg,
 static const struct qparam quar_params[] = {
 	{ "sender", Q_TEXT, 320 }, { "recipient", Q_TEXT, 320 }, { "subject", Q_TEXT, 200 },
 	{ "area", Q_TEXT, 64 },    { "since", Q_TIME, 0 },       { "until", Q_TIME, 0 },
-	{ "limit", Q_UINT, 1000 }, { "offset", Q_UINT, 100000000 },
+	{ "limit", Q_UINT, 1000, "100" }, { "offset", Q_UINT, 100000000, "0" },
 };
 
 void ctl_api_quarantine_list(struct ctl *c, struct evhttp_request *req, const char *arg,
 			     struct evkeyvalq *query)
 {
-	const char *v[8];
+	const char *v[NPARAMS(quar_params)];
 
-	if (!read_params(req, query, quar_params, 8, v))
+	if (!read_params(req, query, quar_params, NPARAMS(quar_params), v))
 		return;
-	if (!v[6])
-		v[6] = "100";
-	if (!v[7])
-		v[7] = "0";
 	ctl_http_db_json(c, req,
 		"SELECT COALESCE(json_agg(x ORDER BY x.received_at DESC, x.id DESC), '[]')::text "
 		"FROM (SELECT id, received_at, expires_at, node, area, reason, rule_id, rule_name, "
@@ -232,21 +234,17 @@ static const struct qparam log_params[] = {
 	{ "sender", Q_TEXT, 320 },     { "recipient", Q_TEXT, 320 },
 	{ "subject", Q_TEXT, 200 },    { "message_id", Q_TEXT, 998 },
 	{ "since", Q_TIME, 0 },        { "until", Q_TIME, 0 },
-	{ "verdict", Q_TEXT, 64 },     { "limit", Q_UINT, 10000 },
-	{ "offset", Q_UINT, 100000000 },
+	{ "verdict", Q_TEXT, 64 },     { "limit", Q_UINT, 10000, "100" },
+	{ "offset", Q_UINT, 100000000, "0" },
 };
 
 void ctl_api_log_search(struct ctl *c, struct evhttp_request *req, const char *arg,
 			struct evkeyvalq *query)
 {
-	const char *v[9];
+	const char *v[NPARAMS(log_params)];
 
-	if (!read_params(req, query, log_params, 9, v))
+	if (!read_params(req, query, log_params, NPARAMS(log_params), v))
 		return;
-	if (!v[7])
-		v[7] = "100";
-	if (!v[8])
-		v[8] = "0";
 	ctl_http_db_json(c, req,
 		"SELECT COALESCE(json_agg(x ORDER BY x.ts DESC), '[]')::text FROM ("
 		"SELECT ts, msg_uuid, node, direction, host(client_ip) AS client_ip, helo, sender, "

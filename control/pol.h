@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * pol.h - the compiled policy: an immutable snapshot the dataplane evaluates
+ * per recipient at the end of every message (issue 6).
+ *
+ * mxgate-control compiles the rules, lists and local domains stored in
+ * PostgreSQL into one snapshot document (JSON, built by SQL function
+ * mxg_policy_snapshot(), see control/sql/) and ships it over the control
+ * channel. pol_snap_load() turns it into this in-memory form: regular
+ * expressions compiled with PCRE2 (JIT where available), address lists as
+ * hash sets, rules in evaluation order, disabled rules left out. A snapshot
+ * is immutable once loaded and reference counted: the dataplane's service
+ * thread loads the next one while workers keep evaluating the current one,
+ * and a message is evaluated by exactly one snapshot (its version goes into
+ * the tracking record).
+ *
+ * Sans-IO and no DPDK: linked by the dataplane, the unit tests and the
+ * benchmark (perf/policy_bench.c).
+ *
+ * SNAPSHOT DOCUMENT
+ *	{"format": "mxgate-policy", "version": N,
+ *	 "local_domains": ["example.com", ...],
+ *	 "lists": [{"name", "kind", "entries": [...]}, ...],
+ *	 "policies": [rule, ...]}       rules as ctl_valid.c normalises them,
+ *	                                 plus "id"; ordered by (position, id)
+ *
+ * EVALUATION (per recipient)
+ *	Direction: the recipient's domain (or a parent domain) is in
+ *	local_domains, or the caller says it is local (rcpt_local) -> inbound,
+ *	else outbound. A rule applies when its scope is that direction or
+ *	"both". It matches when its conditions hold ("all": every one, "any":
+ *	at least one; "not" negates one condition) and none of its exceptions
+ *	holds. Rules are walked in order:
+ *	  - the first matching rule with a terminal action (deliver, delete,
+ *	    quarantine, reroute) decides the fate; later matching rules add
+ *	    only non-terminal actions (tag_subject, insert_header,
+ *	    strip_attachments, notify, bcc, log);
+ *	  - a matching rule with "stop": true ends the walk;
+ *	  - a fate of delete or quarantine ends the walk (nothing will be
+ *	    delivered to modify); notify actions of the deciding rule count.
+ *	No terminal action matched: deliver.
+ *	Reprocessing (a message released from quarantine, port 10024): only
+ *	rules whose every condition is virus, archive_bomb or
+ *	archive_encrypted apply - the virus checks run again, nothing else.
+ *
+ * CONDITIONS AND THEIR INPUTS
+ *	sender/recipient: envelope addresses, case-insensitive; pattern
+ *	"user@dom", "*@dom", "@dom", "dom", "*@*.dom"; regex; list (addresses
+ *	or domains or approved/blocked senders: an entry "user@dom" matches the
+ *	address, "dom" or "@dom" the domain).
+ *	virus (name_regex), archive_bomb, archive_encrypted, dlp (template,
+ *	min_count), attachment_type (true types: scan_part.detected_type or its
+ *	category name), attachment_name (glob or regex over file names),
+ *	attachment_size, attachment_count, message_size: from the scan result.
+ *	subject, header (name + regex): the message's header block, unfolded
+ *	and RFC 2047-decoded. body: the scan's decoded text is not kept, so the
+ *	regex runs over the raw message body (first pol_limits.body_max bytes).
+ *	spam_score, graymail: false until anti-spam lands (never an error).
+ */
+#ifndef POL_H
+#define POL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mxg_addr.h"
+
+struct scan_result;
+struct pol_snap;
+
+/* Loads a snapshot document (|len| bytes of JSON). Returns the snapshot
+ * with one reference, or NULL with |err| filled ("policies[3].conditions[0]
+ * .regex: ..." style: the field and the reason). */
+struct pol_snap *pol_snap_load(const char *json, size_t len, char *err, size_t errlen);
+struct pol_snap *pol_snap_ref(struct pol_snap *s);   /* atomic; any thread */
+void pol_snap_unref(struct pol_snap *s);             /* NULL is fine */
+int64_t pol_snap_version(const struct pol_snap *s);
+size_t pol_snap_rules(const struct pol_snap *s);     /* rules loaded (enabled) */
+
+/* The built-in policy used until a snapshot arrives (and without a control
+ * plane): version 0, viruses and archive bombs deleted (the proxy answers
+ * 550 for those: without a control plane there is nowhere to quarantine),
+ * everything else delivered. */
+struct pol_snap *pol_snap_builtin(void);
+
+/* One message, as the proxy knows it at the end of data. Borrowed. */
+struct pol_msg {
+	const struct mxg_ip *client;       /* original client (may be NULL) */
+	const char *sender;                /* envelope sender ("" for <>) */
+	const char *const *rcpt;           /* envelope recipients */
+	const bool *rcpt_local;            /* per recipient: local by the
+	                                    * caller's own domains (may be NULL) */
+	size_t nrcpt;
+	const uint8_t *msg;                /* the whole message as received
+	                                    * (after dot-unstuffing) */
+	size_t len;
+	const struct scan_result *scan;    /* NULL: not scanned (all scan
+	                                    * conditions false) */
+	bool reprocess;                    /* released from quarantine */
+};
+
+enum pol_fate {
+	POL_DELIVER = 0,
+	POL_DELETE,
+	POL_QUARANTINE,
+	POL_REROUTE,
+};
+
+#define POL_MAX_MODS 16      /* tags / headers / notifications / bccs kept */
+#define POL_MAX_MATCHED 32   /* matched rules recorded */
+
+enum pol_notify_to { POL_NOTIFY_SENDER = 0, POL_NOTIFY_RECIPIENT, POL_NOTIFY_ADMIN };
+
+struct pol_header {              /* insert_header */
+	const char *name, *value;
+};
+
+struct pol_notify {
+	enum pol_notify_to to;
+	const char *tmpl;            /* template name */
+	int64_t rule_id;
+};
+
+/* What one recipient's evaluation decided. Strings point into the snapshot
+ * (valid while the caller holds its reference). Compare two with
+ * pol_decision_same() to group recipients that get the same treatment. */
+struct pol_decision {
+	enum pol_fate fate;
+	int64_t rule_id;             /* the rule that decided the fate; 0: none */
+	const char *rule_name;       /* "" when none */
+	const char *area;            /* quarantine area ("default") */
+	const char *reroute_host;    /* POL_REROUTE */
+	uint16_t reroute_port;
+	/* modifications, in rule order */
+	const char *tag[POL_MAX_MODS];       /* subject tags (prefixes) */
+	unsigned ntag;
+	struct pol_header hdr[POL_MAX_MODS];
+	unsigned nhdr;
+	bool strip;                  /* strip_attachments */
+	const char *strip_notice;    /* the rule's notice ("" = built-in text) */
+	uint64_t strip_parts;        /* bit i: scan part i to strip (the parts
+	                              * matching the rule's attachment or virus
+	                              * conditions, else every attachment) */
+	bool strip_all;              /* also parts beyond 63: every attachment */
+	struct pol_notify notify[POL_MAX_MODS];
+	unsigned nnotify;
+	const char *bcc[POL_MAX_MODS];
+	unsigned nbcc;
+	bool log_full;
+	/* every matched rule, for the tracking record */
+	int64_t matched[POL_MAX_MATCHED];
+	unsigned nmatched;
+};
+
+/* Evaluates |s| for recipient |i| of |m|. Never fails (a regex that hits a
+ * PCRE2 resource limit counts as not matching, and is counted). */
+void pol_eval(const struct pol_snap *s, const struct pol_msg *m, size_t i,
+	      struct pol_decision *out);
+
+/* True if |a| and |b| treat the message the same way (fate, destination and
+ * modifications; not the matched-rule bookkeeping). */
+bool pol_decision_same(const struct pol_decision *a, const struct pol_decision *b);
+
+/* True if the decision changes the message's bytes. */
+static inline bool pol_decision_modifies(const struct pol_decision *d)
+{
+	return d->ntag || d->nhdr || d->strip;
+}
+
+const char *pol_fate_name(enum pol_fate f);   /* "deliver", "delete", ... */
+
+#endif

@@ -54,8 +54,43 @@
  *	attachment_size, attachment_count, message_size: from the scan result.
  *	subject, header (name + regex): the message's header block, unfolded
  *	and RFC 2047-decoded. body: the scan's decoded text is not kept, so the
- *	regex runs over the raw message body (first pol_limits.body_max bytes).
+ *	regex runs over the raw message body (first POL_BODY_MAX bytes).
  *	spam_score, graymail: false until anti-spam lands (never an error).
+ *
+ * INTERPRETATIONS (pol.c implements these; tests/unit/control/test_pol.c
+ * pins them)
+ *	- Patterns: "dom", "@dom" and "*@dom" match that domain only;
+ *	  "*@*.dom" (and "*.dom") strict subdomains only; "user@*" the local
+ *	  part at any domain; other wildcards are fnmatch globs. The null
+ *	  sender "" matches no pattern and no list entry (a regex sees "").
+ *	  Lists: "user@dom" the address, "dom"/"@dom"/"*@dom" the domain,
+ *	  "*@*.dom" its subdomains.
+ *	- Regexes on addresses, file names and virus names are caseless;
+ *	  subject/header/body regexes are as written (use "(?i)").
+ *	- attachment_type and attachment_name look at MIME attachments and at
+ *	  files extracted from archives (a member's match names its top-level
+ *	  attachment in strip_parts); attachment_size looks at top-level
+ *	  attachments; attachment_count is scan_result.attachments. A type
+ *	  token matches scan_part.detected_type or scan_ftype_cat_name(ftype).
+ *	- archive_bomb: verdict BOMB or TOO_DEEP; archive_encrypted: an
+ *	  encrypted archive member (SCAN_ARF_ENCRYPTED).
+ *	- dlp: the count of the scan_dlp detector behind the template
+ *	  (credit_card PAN, iban IBAN, us_ssn SSN, email_address EMAIL,
+ *	  phone_number PHONE) >= min_count (default 1). uk_nino and swift_bic
+ *	  have no detector yet: always false.
+ *	- message_size: pol_msg.len (known without a scan).
+ *	- "not" negates after the "not scanned -> false" rule: "not virus" on
+ *	  an unscanned message is true.
+ *	- A fate of delete, quarantine or reject ends the walk and drops the
+ *	  modifications of the bytes (tags, headers, strip) from the decision,
+ *	  also those added by earlier rules; notify, bcc and log stay.
+ *	- pol_decision_same() compares fate, area, reroute destination, tags,
+ *	  headers, strip (parts, notice), notify (to, template) and bcc; not
+ *	  rule_id, rule_name, outbound, log_full or matched[].
+ *	- strip_parts is computed per rule that carries strip_attachments.
+ *	- Quarantine without "area": "default". reroute without "port": 25.
+ *	  area/reroute_host/rule_name/strip_notice are "" when not set (never
+ *	  NULL).
  */
 #ifndef POL_H
 #define POL_H
@@ -73,15 +108,29 @@ struct pol_snap;
  * with one reference, or NULL with |err| filled ("policies[3].conditions[0]
  * .regex: ..." style: the field and the reason). */
 struct pol_snap *pol_snap_load(const char *json, size_t len, char *err, size_t errlen);
+/* The document is validated with control/ctl_valid.c (ctl_list_validate,
+ * ctl_rule_validate), exactly as the API validates it; a snapshot also
+ * needs "id" on every rule. Unknown top-level fields are errors. */
 struct pol_snap *pol_snap_ref(struct pol_snap *s);   /* atomic; any thread */
 void pol_snap_unref(struct pol_snap *s);             /* NULL is fine */
 int64_t pol_snap_version(const struct pol_snap *s);
 size_t pol_snap_rules(const struct pol_snap *s);     /* rules loaded (enabled) */
+/* Regex matches that ended in a PCRE2 error or resource limit (counted as
+ * not matching) over the snapshot's life; any thread. */
+uint64_t pol_snap_regex_errors(const struct pol_snap *s);
 
-/* The built-in policy used until a snapshot arrives (and without a control
- * plane): version 0, viruses and archive bombs deleted (the proxy answers
- * 550 for those: without a control plane there is nowhere to quarantine),
- * everything else delivered. */
+/* pol_eval() allocates nothing per call, except that the first regex
+ * match on a thread creates that thread's pcre2_match_data (kept and
+ * reused; freed at thread exit). A worker may call this to free it
+ * earlier (e.g. before its lcore stops); the next match re-creates it. */
+void pol_thread_release(void);
+
+#define POL_BODY_MAX (1u << 20)  /* body bytes a "body" regex sees (1 MiB) */
+
+/* The built-in policy used without a control plane (with one, the proxy
+ * answers 451 until the first snapshot arrives): version 0, viruses and archive bombs (or archives too deep to
+ * scan) get POL_REJECT (without a control plane there is nowhere to
+ * quarantine), everything else is delivered. */
 struct pol_snap *pol_snap_builtin(void);
 
 /* One message, as the proxy knows it at the end of data. Borrowed. */
@@ -105,6 +154,9 @@ enum pol_fate {
 	POL_DELETE,
 	POL_QUARANTINE,
 	POL_REROUTE,
+	POL_REJECT,                  /* 550 to the client: only the built-in
+	                              * policy decides this (no quarantine
+	                              * without a control plane) */
 };
 
 #define POL_MAX_MODS 16      /* tags / headers / notifications / bccs kept */
@@ -127,6 +179,7 @@ struct pol_notify {
  * pol_decision_same() to group recipients that get the same treatment. */
 struct pol_decision {
 	enum pol_fate fate;
+	bool outbound;               /* the direction this recipient had */
 	int64_t rule_id;             /* the rule that decided the fate; 0: none */
 	const char *rule_name;       /* "" when none */
 	const char *area;            /* quarantine area ("default") */

@@ -23,6 +23,9 @@ struct event_base;
 struct event;
 struct ctl_db;
 struct ctl_http;
+struct ctl_smtp;
+struct ctl_notify;
+struct ctl_chan;
 
 /* The [control] section of the configuration file (ctl_conf.c). */
 struct ctl_conf {
@@ -38,6 +41,15 @@ struct ctl_conf {
 	char user[64];            /* unprivileged user for PostgreSQL and for us */
 	char node_name[64];       /* this node's name in the nodes table */
 	unsigned start_timeout;   /* seconds to wait for the database at start */
+	char channel_socket[108]; /* control channel (Unix socket, sun_path) */
+	char release_host[256];   /* release_smtp: released quarantine goes here */
+	unsigned release_port;
+	char notify_host[256];    /* notify_smtp: notifications go here */
+	unsigned notify_port;
+	char notify_from[256];    /* notify_from: From: of notifications */
+	char admin_address[256];  /* admin_address: "admin" notifications ("" none) */
+	unsigned notify_concurrency; /* notifications in flight at most */
+	unsigned notify_queue;    /* notifications waiting at most (then dropped) */
 };
 
 /* The process. Fields written only from the event loop. */
@@ -47,6 +59,9 @@ struct ctl {
 	struct event_base *base;
 	struct ctl_db *db;             /* runtime connection */
 	struct ctl_http *http;         /* HTTPS API */
+	struct ctl_smtp *smtp;         /* outgoing SMTP sessions (ctl_smtp.c) */
+	struct ctl_notify *notify;     /* notification queue (ctl_notify.c) */
+	struct ctl_chan *chan;         /* control channel to the dataplanes */
 	uint8_t (*tokens)[CTL_TOKEN_HASH_LEN]; /* admin token hashes (cache) */
 	size_t ntokens;
 	int64_t policy_version;        /* last seen (NOTIFY or query) */

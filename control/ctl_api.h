@@ -2,8 +2,9 @@
 /*
  * ctl_api.h - REST API handlers (/api/v1/...), routed by ctl_http.c.
  *
- * |arg| is the URL-decoded last path segment for routes with one (an id or
- * a list name), else NULL; |query| the parsed query string. A handler
+ * |arg| is the URL-decoded {arg} path segment for routes with one (an id or
+ * a list name; the last segment, or the one before a fixed suffix such as
+ * ".../{id}/release"), else NULL; |query| the parsed query string. A handler
  * answers exactly once, now or from a database callback.
  */
 #ifndef CTL_API_H
@@ -24,5 +25,7 @@ ctl_api_fn ctl_api_policy_list, ctl_api_policy_get, ctl_api_policy_create,
 /* ctl_api_store.c */
 ctl_api_fn ctl_api_status, ctl_api_quarantine_list, ctl_api_quarantine_get,
 	ctl_api_quarantine_delete, ctl_api_log_search;
+/* ctl_release.c: POST /api/v1/quarantine/{id}/release */
+ctl_api_fn ctl_api_quarantine_release;
 
 #endif

@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 
 #include "ctl_api.h"
+#include "ctl_chan.h"
 #include "ctl_db.h"
 #include "ctl_http.h"
 
@@ -114,11 +115,12 @@ struct statusq {
 
 static json_t *status_base(struct ctl *c, bool db_ok)
 {
-	return json_pack("{s:s, s:s, s:b, s:s, s:I, s:I}", "node", c->conf.node_name,
+	return json_pack("{s:s, s:s, s:b, s:s, s:I, s:I, s:o, s:o}", "node", c->conf.node_name,
 			 "version", CTL_VERSION, "db_ok", db_ok, "database",
 			 c->conf.internal ? "internal" : "external", "policy_version",
 			 (json_int_t)c->policy_version, "uptime_s",
-			 (json_int_t)(time(NULL) - c->started));
+			 (json_int_t)(time(NULL) - c->started), "dataplanes",
+			 ctl_chan_dataplanes(c->chan), "channel", ctl_chan_counters(c->chan));
 }
 
 static void on_status(enum ctl_db_status st, PGresult *res, void *ud)

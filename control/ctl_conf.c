@@ -3,8 +3,9 @@
  * ctl_conf.c - the [control] section.
  *
  * Keys: state_dir, database, api_listen, tls_cert, tls_key, log_level,
- * pg_port, user, node_name, start_timeout. The DSN of an external database
- * may carry a password, so it is kept apart and never echoed in an error.
+ * pg_port, user, node_name, start_timeout, channel_socket, release_smtp,
+ * notify_smtp, notify_from, admin_address, notify_concurrency,
+ * notify_queue. The DSN of an external database may carry a password, so it is kept apart and never echoed in an error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,30 @@ int ctl_conf_split_hostport(const char *s, unsigned def_port, char *host, size_t
 			return MXG_E_INVAL;
 		*port = (unsigned)v;
 	}
+	return 0;
+}
+
+/* An envelope address for a key: local@domain, printable, no <>. */
+static bool mailbox_ok(const char *a)
+{
+	const char *at = strrchr(a, '@');
+
+	if (!at || at == a || !at[1] || strlen(a) > 254)
+		return false;
+	for (; *a; a++)
+		if ((unsigned char)*a <= 32 || *a == '<' || *a == '>' || *a == '"' || *a == 127 ||
+		    *a == ',' || *a == ';')
+			return false;
+	return true;
+}
+
+static int smtp_key(struct mxg_conf_sec *s, const char *key, const char *def, char *host,
+		    size_t hlen, unsigned *port, char *err, size_t errlen)
+{
+	const char *v = mxg_conf_get(s, key);
+
+	if (ctl_conf_split_hostport(v ? v : def, 25, host, hlen, port) != 0)
+		return mxg_conf_err(s, key, err, errlen, "expected HOST:PORT or [IPV6]:PORT");
 	return 0;
 }
 
@@ -147,6 +172,45 @@ int ctl_conf_read(struct mxg_conf *c, struct ctl_conf *out, char *err, size_t er
 	} else if (gethostname(out->node_name, sizeof(out->node_name) - 1) != 0) {
 		snprintf(out->node_name, sizeof(out->node_name), "mxgate");
 	}
+	/* The dataplane computes the same default (dp_ctl_conf_load). */
+	v = mxg_conf_get(s, "channel_socket");
+	if (v && (v[0] != '/' || strlen(v) >= sizeof(out->channel_socket))) {
+		rc = mxg_conf_err(s, "channel_socket", err, errlen,
+				  "expected an absolute path of at most %zu characters",
+				  sizeof(out->channel_socket) - 1);
+		goto fail;
+	}
+	snprintf(out->channel_socket, sizeof(out->channel_socket), "%s%s", v ? v : out->state_dir,
+		 v ? "" : "/run/channel.sock");
+	if ((rc = smtp_key(s, "release_smtp", "127.0.0.1:10024", out->release_host,
+			   sizeof(out->release_host), &out->release_port, err, errlen)) ||
+	    (rc = smtp_key(s, "notify_smtp", "127.0.0.1:10026", out->notify_host,
+			   sizeof(out->notify_host), &out->notify_port, err, errlen)))
+		goto fail;
+	v = mxg_conf_get(s, "notify_from");
+	if (v)
+		snprintf(out->notify_from, sizeof(out->notify_from), "%s", v);
+	else if (snprintf(out->notify_from, sizeof(out->notify_from), "postmaster@%s",
+			  out->node_name) <= 0 || !mailbox_ok(out->notify_from))
+		snprintf(out->notify_from, sizeof(out->notify_from), "postmaster@localhost");
+	if (!mailbox_ok(out->notify_from) || (v && strlen(v) >= sizeof(out->notify_from))) {
+		rc = mxg_conf_err(s, "notify_from", err, errlen, "expected an address local@domain");
+		goto fail;
+	}
+	if ((rc = str_key(s, "admin_address", "", out->admin_address,
+			  sizeof(out->admin_address), err, errlen)))
+		goto fail;
+	if (out->admin_address[0] && !mailbox_ok(out->admin_address)) {
+		rc = mxg_conf_err(s, "admin_address", err, errlen,
+				  "expected an address local@domain (or empty)");
+		goto fail;
+	}
+	if ((rc = mxg_conf_get_u64(s, "notify_concurrency", 4, 1, 256, &u, err, errlen)))
+		goto fail;
+	out->notify_concurrency = (unsigned)u;
+	if ((rc = mxg_conf_get_u64(s, "notify_queue", 1000, 1, 1000000, &u, err, errlen)))
+		goto fail;
+	out->notify_queue = (unsigned)u;
 	rc = mxg_conf_check_unused(c, (const char *const[]){ "control", NULL }, err, errlen);
 	if (rc)
 		goto fail;

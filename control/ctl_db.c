@@ -34,6 +34,8 @@ struct query {
 	char *sql;
 	int n;
 	char **params;
+	int *lengths;                  /* NULL: text parameters (strings) */
+	int *formats;
 	bool binary;
 	ctl_db_cb cb;
 	void *ud;
@@ -67,6 +69,8 @@ static void query_free(struct query *q)
 	for (int i = 0; i < q->n; i++)
 		free(q->params[i]);
 	free(q->params);
+	free(q->lengths);
+	free(q->formats);
 	free(q->sql);
 	free(q);
 }
@@ -223,7 +227,8 @@ static void kick(struct ctl_db *db)
 	if (!(q->n == 0 && !q->binary ? PQsendQuery(db->conn, q->sql)
 				       : PQsendQueryParams(db->conn, q->sql, q->n, NULL,
 							   (const char *const *)q->params,
-							   NULL, NULL, q->binary ? 1 : 0))) {
+							   q->lengths, q->formats,
+							   q->binary ? 1 : 0))) {
 		lost(db, PQerrorMessage(db->conn));
 		return;
 	}
@@ -231,7 +236,8 @@ static void kick(struct ctl_db *db)
 }
 
 static int enqueue(struct ctl_db *db, const char *sql, int n, const char *const *params,
-		   bool binary, ctl_db_cb cb, void *ud, bool front)
+		   const int *lengths, const int *formats, bool binary, ctl_db_cb cb, void *ud,
+		   bool front)
 {
 	struct query *q = calloc(1, sizeof(*q));
 
@@ -241,9 +247,29 @@ static int enqueue(struct ctl_db *db, const char *sql, int n, const char *const 
 	q->params = calloc(n ? (size_t)n : 1, sizeof(char *));
 	if (!q->sql || !q->params)
 		goto nomem;
-	for (q->n = 0; q->n < n; q->n++) {
-		if (params[q->n] && !(q->params[q->n] = strdup(params[q->n])))
+	if (lengths) {
+		q->lengths = calloc(n ? (size_t)n : 1, sizeof(int));
+		q->formats = calloc(n ? (size_t)n : 1, sizeof(int));
+		if (!q->lengths || !q->formats)
 			goto nomem;
+	}
+	for (q->n = 0; q->n < n; q->n++) {
+		const char *p = params[q->n];
+
+		if (!p)
+			continue;
+		if (!lengths) {
+			if (!(q->params[q->n] = strdup(p)))
+				goto nomem;
+			continue;
+		}
+		/* sized (maybe binary): copied as is, with a NUL for text */
+		q->lengths[q->n] = lengths[q->n];
+		q->formats[q->n] = formats ? formats[q->n] : 0;
+		if (!(q->params[q->n] = malloc((size_t)lengths[q->n] + 1)))
+			goto nomem;
+		memcpy(q->params[q->n], p, (size_t)lengths[q->n]);
+		q->params[q->n][lengths[q->n]] = '\0';
 	}
 	q->binary = binary;
 	q->cb = cb;
@@ -298,7 +324,7 @@ static void connected(struct ctl_db *db)
 	/* ahead of anything queued: LISTEN before the first change is read */
 	if (enqueue(db, "LISTEN mxg_policy; SET statement_timeout = '30s'; "
 			"SET application_name = 'mxgate-control'",
-		    0, NULL, false, on_setup, db, true) != 0) {
+		    0, NULL, NULL, NULL, false, on_setup, db, true) != 0) {
 		lost(db, "out of memory");
 		return;
 	}
@@ -437,11 +463,18 @@ bool ctl_db_ok(const struct ctl_db *db)
 int ctl_db_query(struct ctl_db *db, const char *sql, int n, const char *const *params,
 		 bool binary, ctl_db_cb cb, void *ud)
 {
+	return ctl_db_query_sized(db, sql, n, params, NULL, NULL, binary, cb, ud);
+}
+
+int ctl_db_query_sized(struct ctl_db *db, const char *sql, int n, const char *const *params,
+		       const int *lengths, const int *formats, bool binary, ctl_db_cb cb,
+		       void *ud)
+{
 	int rc;
 
 	if (db->st != DB_UP)
 		return MXG_E_AGAIN;
-	rc = enqueue(db, sql, n, params, binary, cb, ud, false);
+	rc = enqueue(db, sql, n, params, lengths, formats, binary, cb, ud, false);
 	if (rc == 0)
 		kick(db);
 	return rc;

@@ -56,4 +56,11 @@ bool ctl_db_ok(const struct ctl_db *db);
 int ctl_db_query(struct ctl_db *db, const char *sql, int n, const char *const *params,
 		 bool binary, ctl_db_cb cb, void *ud);
 
+/* The same with sized parameters: |lengths|[i] bytes of params[i] are
+ * copied (NUL bytes allowed), sent as text (|formats|[i] 0) or binary (1;
+ * e.g. a bytea). |formats| NULL: all text. */
+int ctl_db_query_sized(struct ctl_db *db, const char *sql, int n, const char *const *params,
+		       const int *lengths, const int *formats, bool binary, ctl_db_cb cb,
+		       void *ud);
+
 #endif

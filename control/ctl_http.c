@@ -44,6 +44,7 @@ struct route {
 	const char *path;   /* exact path, or prefix ending in '/' for {arg} */
 	bool needs_db;      /* answered 503 while the database is down */
 	ctl_api_fn *fn;
+	const char *suffix; /* prefix routes: what follows {arg} ("/release"); NULL none */
 };
 
 static const struct route routes[] = {
@@ -59,6 +60,7 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_GET, "/api/v1/quarantine", true, ctl_api_quarantine_list },
 	{ EVHTTP_REQ_GET, "/api/v1/quarantine/", true, ctl_api_quarantine_get },
 	{ EVHTTP_REQ_DELETE, "/api/v1/quarantine/", true, ctl_api_quarantine_delete },
+	{ EVHTTP_REQ_POST, "/api/v1/quarantine/", true, ctl_api_quarantine_release, "/release" },
 	{ EVHTTP_REQ_GET, "/api/v1/logs", true, ctl_api_log_search },
 	{ EVHTTP_REQ_GET, "/api/v1/config/export", true, ctl_api_config_export },
 	{ EVHTTP_REQ_POST, "/api/v1/config/import", true, ctl_api_config_import },
@@ -270,8 +272,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const struct route *r, *hit = NULL;
 	bool path_known = false;
 	struct evkeyvalq query;
-	char *arg_dec = NULL;
+	char *arg_dec = NULL, *arg_raw;
 	const char *argp = NULL;
+	size_t argl = 0;
 
 	if (!authorized(h->c, req)) {
 		ctl_http_error(req, 401, "missing or invalid bearer token");
@@ -287,8 +290,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 		r = &routes[i];
 		pl = strlen(r->path);
 		if (r->path[pl - 1] == '/') {
-			if (strncmp(path, r->path, pl) != 0 || !path[pl] || strchr(path + pl, '/'))
+			/* prefix {arg} [suffix]: arg is one non-empty segment */
+			size_t sl = r->suffix ? strlen(r->suffix) : 0, tl = strlen(path);
+
+			if (strncmp(path, r->path, pl) != 0 || tl <= pl + sl ||
+			    (sl && strcmp(path + tl - sl, r->suffix) != 0) ||
+			    memchr(path + pl, '/', tl - pl - sl))
 				continue;
+			argl = tl - pl - sl;
 		} else if (strcmp(path, r->path) != 0) {
 			continue;
 		}
@@ -316,10 +325,15 @@ static void on_request(struct evhttp_request *req, void *arg)
 		ctl_http_error(req, 400, "malformed query string");
 		return;
 	}
-	if (argp && !(arg_dec = evhttp_uridecode(argp, 0, NULL))) {
-		evhttp_clear_headers(&query);
-		ctl_http_error(req, 400, "malformed path");
-		return;
+	if (argp) {
+		arg_raw = strndup(argp, argl);
+		arg_dec = arg_raw ? evhttp_uridecode(arg_raw, 0, NULL) : NULL;
+		free(arg_raw);
+		if (!arg_dec) {
+			evhttp_clear_headers(&query);
+			ctl_http_error(req, 400, "malformed path");
+			return;
+		}
 	}
 	MXG_DEBUG(COMP, "%s %s", m == EVHTTP_REQ_GET ? "GET" : m == EVHTTP_REQ_POST ? "POST" :
 		  m == EVHTTP_REQ_PUT ? "PUT" : "DELETE", path);

@@ -10,7 +10,8 @@
  *  3. TLS certificate (generated if not configured) and server context;
  *  4. internal database: initdb on first start, pg_ctl start (as the user);
  *  5. bootstrap (ctl_boot.c): migrations, default policy, first admin token;
- *  6. the HTTPS listener, then the privilege drop to the user;
+ *  6. the HTTPS listener and the control channel's socket (ctl_chan.c),
+ *     then the privilege drop to the user;
  *  7. the asynchronous database connection, timers and signals.
  * Then, once the asynchronous connection is up, "mxgate-control: ready" on
  * stdout (tests and scripts wait for it).
@@ -32,10 +33,13 @@
 
 #include "ctl.h"
 #include "ctl_boot.h"
+#include "ctl_chan.h"
 #include "ctl_conf.h"
 #include "ctl_db.h"
 #include "ctl_http.h"
+#include "ctl_notify.h"
 #include "ctl_pg.h"
+#include "ctl_smtp.h"
 #include "ctl_tls.h"
 #include "ctl_token.h"
 #include "mxg_conf.h"
@@ -89,6 +93,7 @@ static void on_db_state(bool up, void *ud)
 	if (!up)
 		return;
 	refresh(c);
+	ctl_chan_policy_changed(c->chan, 0); /* NOTIFYs may have been missed */
 	if (!c->ready) {
 		/* "ready" means serving with the database: status says db_ok */
 		c->ready = true;
@@ -104,10 +109,13 @@ static void on_notify(const char *chan, const char *payload, void *ud)
 	struct ctl *c = ud;
 	long long v = strtoll(payload, NULL, 10);
 
-	if (strcmp(chan, "mxg_policy") == 0 && v > c->policy_version) {
+	if (strcmp(chan, "mxg_policy") != 0)
+		return;
+	if (v > c->policy_version) {
 		c->policy_version = v;
 		MXG_INFO(COMP, "policy version %lld", v);
 	}
+	ctl_chan_policy_changed(c->chan, v);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -202,19 +210,20 @@ int main(int argc, char **argv)
 		goto out;
 
 	c->base = event_base_new();
-	if (!c->base)
+	if (!c->base || ctl_smtp_init(c) || ctl_notify_init(c))
 		goto out;
 	c->http = ctl_http_new(c, ssl, c->conf.api_host, c->conf.api_port);
 	ssl = NULL; /* owned by the server now */
 	if (!c->http)
 		goto out;
-	if (ctl_pg_drop_privileges(&user))
+	c->chan = ctl_chan_new(c, &user);
+	if (!c->chan || ctl_pg_drop_privileges(&user))
 		goto out;
 	c->db = ctl_db_new(c->base, c->conninfo, &hooks);
 	c->ev_timer = event_new(c->base, -1, EV_PERSIST, on_tick, c);
 	ev_int = evsignal_new(c->base, SIGINT, on_signal, c);
 	ev_term = evsignal_new(c->base, SIGTERM, on_signal, c);
-	if (!c->db || !c->ev_timer || !ev_int || !ev_term)
+	if (!c->db || !c->ev_timer || !ev_int || !ev_term || ctl_chan_start(c->chan))
 		goto out;
 	event_add(c->ev_timer, &tick);
 	event_add(ev_int, NULL);
@@ -223,7 +232,10 @@ int main(int argc, char **argv)
 	event_base_dispatch(c->base);
 	rc = 0;
 out:
+	ctl_notify_fini(c);  /* before smtp and db: their callbacks free its jobs */
+	ctl_smtp_fini(c);    /* answers releases in flight, before the HTTP server goes */
 	ctl_db_free(c->db); /* answers what is still pending (503) */
+	ctl_chan_free(c->chan); /* after c->db: its policy query calls back */
 	ctl_http_free(c->http);
 	if (c->ev_timer)
 		event_free(c->ev_timer);

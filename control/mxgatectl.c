@@ -66,7 +66,7 @@ static void usage(FILE *f)
 		"  list [show NAME | set NAME FILE]\n"
 		"  quarantine list [--sender A] [--recipient A] [--subject S] [--area A]\n"
 		"                  [--since T] [--until T] [--limit N]\n"
-		"  quarantine show ID [--raw FILE] | delete ID\n"
+		"  quarantine show ID [--raw FILE] | delete ID | release ID\n"
 		"  log search [--sender A] [--recipient A] [--subject S] [--message-id ID]\n"
 		"             [--since T] [--until T] [--verdict V] [--limit N]\n"
 		"  xdp attach|adopt|detach IFACE | list | stats | conf   (local, root)\n"
@@ -458,7 +458,7 @@ static int cmd_quarantine(int argc, char **argv)
 	json_t *j, *r;
 	size_t i;
 
-	need_args(argc, 1, "quarantine list|show|delete");
+	need_args(argc, 1, "quarantine list|show|delete|release");
 	if (strcmp(argv[0], "list") == 0) {
 		snprintf(path, sizeof(path), "/api/v1/quarantine");
 		filters(argc - 1, argv + 1, qf, path, sizeof(path));
@@ -516,6 +516,22 @@ static int cmd_quarantine(int argc, char **argv)
 			print_json(j, stdout);
 		else
 			printf("deleted quarantined message %s\n", argv[1]);
+		json_decref(j);
+		return 0;
+	}
+	if (strcmp(argv[0], "release") == 0) {
+		/* sent once to [control] release_smtp; 409 if released before,
+		 * 502 (exit 3) with the downstream's answer if it refused */
+		need_args(argc, 2, "quarantine release ID");
+		if (argc != 2)
+			die(EX_USAGE, "usage: mxgatectl quarantine release ID");
+		snprintf(path, sizeof(path), "/api/v1/quarantine/%s/release", id_arg(argv[1]));
+		j = call("POST", path, "{}"); /* a body: Content-Length, no guessing */
+		if (g.json)
+			print_json(j, stdout);
+		else
+			printf("released quarantined message %s: %s\n", argv[1],
+			       json_string_value(json_object_get(j, "reply")));
 		json_decref(j);
 		return 0;
 	}

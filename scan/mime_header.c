@@ -24,10 +24,16 @@
  *    wins and flags a conflict (the parser keeps both file names).
  * Limits: at most 64 parameters and 16 KiB of parameter text per field;
  * values are truncated at 4 KiB.
+ *
+ * The interpretation of Content-Type, Content-Transfer-Encoding and the
+ * parameters the parser and the rewriter use (mime_params_get,
+ * mime_ct_parse, mime_cte_parse; see mime_int.h) is here too, once for both.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "mime_codec.h"
+#include "mime_int.h"
 
 #define PARAM_MAX 64
 #define SCRATCH_MAX 16384
@@ -422,4 +428,98 @@ bool mime_hdr_parse_params(const char *in, size_t len, char *tok, size_t cap,
 		cb->on_param(rp[n].name, v, ud);
 	}
 	return k > 0;
+}
+
+/* ---- the values both readers interpret (mime_int.h) ---- */
+
+static void on_param(const char *name, const char *value, void *ud)
+{
+	struct mime_params *c = ud;
+
+	if (!strcmp(name, "boundary") && !c->have_b) {
+		snprintf(c->boundary, sizeof(c->boundary), "%s", value);
+		c->have_b = true;
+	} else if (!strcmp(name, "charset") && !c->have_cs) {
+		size_t k = 0;
+
+		for (const char *s = value; *s && k + 1 < sizeof(c->charset); s++)
+			if (*s != ' ' && *s != '\t' && *s != '"')
+				c->charset[k++] = lower(*s);
+		c->charset[k] = '\0';
+		c->have_cs = true;
+	} else if (!strcmp(name, c->want)) {
+		if (!c->have_name) {
+			snprintf(c->name, sizeof(c->name), "%s", value);
+			c->have_name = true;
+		} else if (strcmp(c->name, value) != 0) {
+			c->dup_name = true;
+		}
+	}
+}
+
+void mime_params_get(const char *v, size_t n, char *tok, size_t cap, const char *want,
+		     struct mime_params *c)
+{
+	struct mime_hdr_param_cb cb = { .on_param = on_param };
+
+	memset(c, 0, sizeof(*c));
+	c->want = want;
+	mime_hdr_parse_params(v, n, tok, cap, &cb, c);
+}
+
+/* One "type/subtype" token without specials or whitespace? */
+static bool ct_valid(const char *t)
+{
+	const char *sl = strchr(t, '/');
+
+	if (!sl || sl == t || !sl[1] || strchr(sl + 1, '/'))
+		return false;
+	for (; *t; t++)
+		if ((unsigned char)*t <= ' ' || *t == '"' || *t == '(' || *t == ')' ||
+		    *t == ',' || *t == ':' || *t == '<' || *t == '>' || *t == '@')
+			return false;
+	return true;
+}
+
+bool mime_ct_parse(const char *v, size_t n, struct mime_ct *ct)
+{
+	mime_params_get(v, n, ct->type, sizeof(ct->type), "name", &ct->prm);
+	if (!ct_valid(ct->type))
+		return false;
+	ct->bnd = ct->prm.have_b && ct->prm.boundary[0];
+	ct->multipart = !strncmp(ct->type, "multipart/", 10) && ct->bnd;
+	return true;
+}
+
+enum mime_cte mime_cte_parse(const char *v, size_t n, bool *known)
+{
+	char t[32];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k + 1 < sizeof(t); i++) {
+		char c = v[i];
+
+		if (c == ' ' || c == '\t' || c == '"' || c == '\r' || c == '\n')
+			continue;
+		if (c == ';' || c == '(')
+			break;
+		t[k++] = lower(c);
+	}
+	t[k] = '\0';
+	*known = true;
+	if (!strcmp(t, "base64"))
+		return MIME_CTE_BASE64;
+	if (!strcmp(t, "quoted-printable"))
+		return MIME_CTE_QP;
+	if (!strcmp(t, "7bit") || k == 0)
+		return MIME_CTE_7BIT;
+	if (!strcmp(t, "8bit"))
+		return MIME_CTE_8BIT;
+	if (!strcmp(t, "binary"))
+		return MIME_CTE_BINARY;
+	if (!strcmp(t, "x-uuencode") || !strcmp(t, "uuencode") || !strcmp(t, "x-uue") ||
+	    !strcmp(t, "uue"))
+		return MIME_CTE_UUENCODE;
+	*known = false;
+	return MIME_CTE_7BIT;
 }

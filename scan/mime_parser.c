@@ -20,6 +20,9 @@
  *
  * DECISIONS (the question is always: what would Thunderbird or Outlook show,
  *	and can a malformed message hide from us a part they would show?)
+ *	Those that shape the part tree are made in mime_int.h (and its
+ *	functions here and in mime_header.c), which the rewriter
+ *	(mime_rewrite.c) uses too, so both name the same parts.
  *	- Boundary match: an exact "--boundary" or "--boundary--" followed
  *	  by whitespace (transport padding) wins first, anywhere on the stack;
  *	  otherwise a line that merely starts with "--boundary" is a delimiter
@@ -80,14 +83,13 @@
 
 #include "mime.h"
 #include "mime_codec.h"
+#include "mime_int.h"
 #include "mxg_bug.h"
 #include "mxg_err.h"
 
 #define DEC_SLICE 4096                     /* raw bytes decoded per step */
 #define DBUF_SIZE (DEC_SLICE + 1024)       /* decoded output of one step */
-#define CAND_TAIL_MAX 1024                 /* text after a boundary on its line */
 #define TLINE_MAX 300                      /* uu begin line candidate */
-#define FN_MAX 512
 
 enum fstate {
 	F_HEADERS = 0, /* reading the header block */
@@ -108,10 +110,10 @@ struct frame {
 	bool ct_multipart;            /* current Content-Type is multipart+boundary */
 	bool begun;                   /* PART_BEGIN sent */
 	bool digest;                  /* multipart/digest: children default rfc822 */
-	char fn[FN_MAX];              /* filename storage */
-	char alt[FN_MAX];             /* alt_filename storage */
-	char ct_name[FN_MAX];         /* name= of Content-Type */
-	char cd_name[FN_MAX];         /* filename= of Content-Disposition */
+	char fn[MIME_FN_MAX];         /* filename storage */
+	char alt[MIME_FN_MAX];        /* alt_filename storage */
+	char ct_name[MIME_FN_MAX];    /* name= of Content-Type */
+	char cd_name[MIME_FN_MAX];    /* filename= of Content-Disposition */
 	bool name_conflict;
 	union {
 		struct mime_b64 b64;
@@ -227,13 +229,6 @@ void mime_limits_default(struct mime_limits *l)
 	l->max_parts = 5000;
 	l->max_depth = 32;
 	l->max_decoded_bytes = 256ull << 20;
-}
-
-/* Writes "|base||sep||n|" into a MIME_PATH_MAX buffer (truncated). */
-static void path_fmt(char *dst, const char *base, const char *sep, unsigned n)
-{
-	if (snprintf(dst, MIME_PATH_MAX, "%s%s%u", base, sep, n) >= MIME_PATH_MAX)
-		dst[MIME_PATH_MAX - 2] = '+'; /* visibly truncated */
 }
 
 /* ---- events ---- */
@@ -375,100 +370,48 @@ static void frame_free(struct mime_parser *p, struct frame *f);
 
 /* ---- metadata from headers ---- */
 
-struct ct_collect {
-	char boundary[4096];
-	char charset[64];
-	char name[FN_MAX];
-	bool have_b, have_cs, have_name, dup_name;
-	const char *want; /* "name" or "filename" */
-};
-
-static void on_param(const char *name, const char *value, void *ud)
-{
-	struct ct_collect *c = ud;
-
-	if (!strcmp(name, "boundary") && !c->have_b) {
-		snprintf(c->boundary, sizeof(c->boundary), "%s", value);
-		c->have_b = true;
-	} else if (!strcmp(name, "charset") && !c->have_cs) {
-		size_t k = 0;
-
-		for (const char *s = value; *s && k + 1 < sizeof(c->charset); s++)
-			if (*s != ' ' && *s != '\t' && *s != '"')
-				c->charset[k++] = (char)((*s >= 'A' && *s <= 'Z') ? *s + 32 : *s);
-		c->charset[k] = '\0';
-		c->have_cs = true;
-	} else if (!strcmp(name, c->want)) {
-		if (!c->have_name) {
-			snprintf(c->name, sizeof(c->name), "%s", value);
-			c->have_name = true;
-		} else if (strcmp(c->name, value) != 0) {
-			c->dup_name = true;
-		}
-	}
-}
-
-static bool ct_valid(const char *t)
-{
-	const char *sl = strchr(t, '/');
-
-	if (!sl || sl == t || !sl[1] || strchr(sl + 1, '/'))
-		return false;
-	for (; *t; t++)
-		if ((unsigned char)*t <= ' ' || *t == '"' || *t == '(' || *t == ')' ||
-		    *t == ',' || *t == ':' || *t == '<' || *t == '>' || *t == '@')
-			return false;
-	return true;
-}
-
 static void hdr_content_type(struct mime_parser *p, struct frame *f, const char *v, size_t n)
 {
-	struct ct_collect c = { .want = "name" };
-	struct mime_hdr_param_cb cb = { .on_param = on_param };
-	char tok[128];
+	struct mime_ct ct;
 
-	mime_hdr_parse_params(v, n, tok, sizeof(tok), &cb, &c);
-	if (!ct_valid(tok)) {
+	if (!mime_ct_parse(v, n, &ct)) {
 		anomaly(p, &f->part, MIME_ANOM_CT_BAD);
 		return;
 	}
-	bool mp = !strncmp(tok, "multipart/", 10) && c.have_b && c.boundary[0];
-
 	if (f->have_ct) {
 		f->part.flags |= MIME_PF_CT_DUP;
 		anomaly(p, &f->part, MIME_ANOM_CT_DUP);
-		if (!(mp && !f->ct_multipart))
-			return;
 	}
+	if (!mime_ct_replaces(f->have_ct, f->ct_multipart, ct.multipart))
+		return;
 	f->have_ct = true;
-	f->ct_multipart = mp;
-	snprintf(f->part.ctype, sizeof(f->part.ctype), "%s", tok);
-	if (c.have_cs)
-		snprintf(f->part.charset, sizeof(f->part.charset), "%s", c.charset);
-	if (c.have_name)
-		snprintf(f->ct_name, sizeof(f->ct_name), "%s", c.name);
-	if (c.dup_name)
+	f->ct_multipart = ct.multipart;
+	snprintf(f->part.ctype, sizeof(f->part.ctype), "%s", ct.type);
+	if (ct.prm.have_cs)
+		snprintf(f->part.charset, sizeof(f->part.charset), "%s", ct.prm.charset);
+	if (ct.prm.have_name)
+		snprintf(f->ct_name, sizeof(f->ct_name), "%s", ct.prm.name);
+	if (ct.prm.dup_name)
 		f->name_conflict = true;
 	mxg_free(p->mem, f->boundary);
 	f->boundary = NULL;
 	f->blen = 0;
-	if (c.have_b && c.boundary[0]) {
-		size_t bl = strlen(c.boundary);
+	if (ct.bnd) {
+		size_t bl = strlen(ct.prm.boundary);
 
 		f->boundary = mxg_malloc(p->mem, bl + 1);
 		if (!f->boundary) {
 			p->root->err = MXG_E_NOMEM;
 			return;
 		}
-		memcpy(f->boundary, c.boundary, bl + 1);
+		memcpy(f->boundary, ct.prm.boundary, bl + 1);
 		f->blen = bl;
 	}
 }
 
 static void hdr_disposition(struct mime_parser *p, struct frame *f, const char *v, size_t n)
 {
-	struct ct_collect c = { .want = "filename" };
-	struct mime_hdr_param_cb cb = { .on_param = on_param };
+	struct mime_params c;
 	char tok[64];
 
 	if (f->have_cd) {
@@ -476,7 +419,7 @@ static void hdr_disposition(struct mime_parser *p, struct frame *f, const char *
 		return;
 	}
 	f->have_cd = true;
-	mime_hdr_parse_params(v, n, tok, sizeof(tok), &cb, &c);
+	mime_params_get(v, n, tok, sizeof(tok), "filename", &c);
 	if (!strcmp(tok, "inline"))
 		f->part.disposition = MIME_DISP_INLINE;
 	else if (!strcmp(tok, "attachment"))
@@ -491,56 +434,16 @@ static void hdr_disposition(struct mime_parser *p, struct frame *f, const char *
 
 static void hdr_cte(struct mime_parser *p, struct frame *f, const char *v, size_t n)
 {
-	char t[32];
-	size_t k = 0;
+	bool known;
 
 	if (f->have_cte) {
 		anomaly(p, &f->part, MIME_ANOM_CTE_DUP);
 		return;
 	}
 	f->have_cte = true;
-	for (size_t i = 0; i < n && k + 1 < sizeof(t); i++) {
-		char c = v[i];
-
-		if (c == ' ' || c == '\t' || c == '"' || c == '\r' || c == '\n')
-			continue;
-		if (c == ';' || c == '(')
-			break;
-		t[k++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
-	}
-	t[k] = '\0';
-	if (!strcmp(t, "base64"))
-		f->part.cte = MIME_CTE_BASE64;
-	else if (!strcmp(t, "quoted-printable"))
-		f->part.cte = MIME_CTE_QP;
-	else if (!strcmp(t, "7bit") || k == 0)
-		f->part.cte = MIME_CTE_7BIT;
-	else if (!strcmp(t, "8bit"))
-		f->part.cte = MIME_CTE_8BIT;
-	else if (!strcmp(t, "binary"))
-		f->part.cte = MIME_CTE_BINARY;
-	else if (!strcmp(t, "x-uuencode") || !strcmp(t, "uuencode") || !strcmp(t, "x-uue") ||
-		 !strcmp(t, "uue"))
-		f->part.cte = MIME_CTE_UUENCODE;
-	else
+	f->part.cte = mime_cte_parse(v, n, &known);
+	if (!known)
 		anomaly(p, &f->part, MIME_ANOM_CTE_UNKNOWN);
-}
-
-static inline bool ieq(const uint8_t *a, size_t n, const char *lit)
-{
-	size_t l = strlen(lit);
-
-	if (n != l)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = a[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c += 32;
-		if (c != (uint8_t)lit[i])
-			return false;
-	}
-	return true;
 }
 
 /* Emits and interprets the pending header field. */
@@ -548,7 +451,7 @@ static void hdr_flush(struct mime_parser *p)
 {
 	struct frame *f = p->top;
 	uint8_t *h = p->hdr;
-	size_t n = p->nhdr, c = 0, ne, vs;
+	size_t n = p->nhdr, ne, vs;
 
 	if (!p->hdr_pending)
 		return;
@@ -557,21 +460,7 @@ static void hdr_flush(struct mime_parser *p)
 	if (p->hdr_over)
 		anomaly(p, &f->part, MIME_ANOM_HEADER_LONG);
 	p->hdr_over = false;
-	while (c < n && h[c] != ':')
-		c++;
-	ne = c;
-	while (ne > 0 && (h[ne - 1] == ' ' || h[ne - 1] == '\t'))
-		ne--;
-	if (c >= n) {
-		ne = 0; /* junk line: empty name, whole line as value */
-		vs = 0;
-	} else {
-		vs = c + 1;
-		while (vs < n && (h[vs] == ' ' || h[vs] == '\t'))
-			vs++;
-	}
-	while (n > vs && (h[n - 1] == ' ' || h[n - 1] == '\t' || h[n - 1] == '\r'))
-		n--;
+	mime_field_split(h, n, &ne, &vs, &n);
 	f->part.nheaders++;
 	if (f->part.nheaders <= p->root->lim.max_headers) {
 		struct mime_event ev = {
@@ -584,14 +473,19 @@ static void hdr_flush(struct mime_parser *p)
 	} else if (f->part.nheaders == p->root->lim.max_headers + 1) {
 		anomaly(p, &f->part, MIME_ANOM_HEADERS_MANY);
 	}
-	if (ne == 0)
-		return;
-	if (ieq(h, ne, "content-type"))
+	switch (mime_field_id(h, ne)) {
+	case MIME_FLD_CT:
 		hdr_content_type(p, f, (const char *)h + vs, n - vs);
-	else if (ieq(h, ne, "content-transfer-encoding"))
+		break;
+	case MIME_FLD_CTE:
 		hdr_cte(p, f, (const char *)h + vs, n - vs);
-	else if (ieq(h, ne, "content-disposition"))
+		break;
+	case MIME_FLD_CD:
 		hdr_disposition(p, f, (const char *)h + vs, n - vs);
+		break;
+	case MIME_FLD_OTHER:
+		break;
+	}
 }
 
 /* ---- part begin / end ---- */
@@ -611,32 +505,23 @@ static void part_begin(struct mime_parser *p, struct frame *f)
 {
 	struct mime_parser *r = p->root;
 	struct mime_part *pt = &f->part;
+	uint32_t kf = 0;
 
 	hdr_flush(p);
 	if (!f->have_ct) {
-		bool dig = f->up && f->up->digest;
-
-		snprintf(pt->ctype, sizeof(pt->ctype), "%s", dig ? "message/rfc822" : "text/plain");
+		snprintf(pt->ctype, sizeof(pt->ctype), "%s",
+			 mime_ct_default(f->up && f->up->digest));
 		pt->flags |= MIME_PF_CT_DEFAULT;
 	}
-	if (!strncmp(pt->ctype, "multipart/", 10)) {
-		pt->kind = MIME_KIND_MULTIPART;
-		if (!f->boundary) {
-			pt->flags |= MIME_PF_NO_BOUNDARY;
-			anomaly(p, pt, MIME_ANOM_NO_BOUNDARY);
-			pt->kind = MIME_KIND_LEAF;
-		}
-	} else if (!strcmp(pt->ctype, "message/rfc822") || !strcmp(pt->ctype, "message/global")) {
-		pt->kind = MIME_KIND_MESSAGE;
-	}
-	if (pt->kind != MIME_KIND_LEAF && pt->depth >= r->lim.max_depth) {
-		pt->flags |= MIME_PF_TOO_DEEP;
+	pt->kind = mime_part_kind(pt->ctype, f->boundary != NULL, pt->depth, r->lim.max_depth,
+				  &kf);
+	pt->flags |= kf;
+	if (kf & MIME_PF_NO_BOUNDARY)
+		anomaly(p, pt, MIME_ANOM_NO_BOUNDARY);
+	if (kf & MIME_PF_TOO_DEEP)
 		anomaly(p, pt, MIME_ANOM_LIMIT_DEPTH);
-		pt->kind = MIME_KIND_LEAF;
-	}
 	if (pt->kind == MIME_KIND_MULTIPART) {
-		if (pt->cte == MIME_CTE_BASE64 || pt->cte == MIME_CTE_QP ||
-		    pt->cte == MIME_CTE_UUENCODE)
+		if (mime_cte_encoded(pt->cte))
 			anomaly(p, pt, MIME_ANOM_CTE_ON_MULTIPART);
 		pt->cte = MIME_CTE_7BIT;
 		pt->boundary = f->boundary;
@@ -644,8 +529,7 @@ static void part_begin(struct mime_parser *p, struct frame *f)
 		if (f->blen > p->max_blen)
 			p->max_blen = f->blen;
 	}
-	if (pt->kind == MIME_KIND_MESSAGE &&
-	    (pt->cte == MIME_CTE_BASE64 || pt->cte == MIME_CTE_QP || pt->cte == MIME_CTE_UUENCODE))
+	if (pt->kind == MIME_KIND_MESSAGE && mime_cte_encoded(pt->cte))
 		pt->flags |= MIME_PF_ENCODED_MSG;
 	/* File names. */
 	if (f->cd_name[0]) {
@@ -716,7 +600,7 @@ static void uu_open(struct mime_parser *p, struct frame *f, const char *name)
 	struct mime_parser *r = p->root;
 
 	memset(u, 0, sizeof(*u));
-	path_fmt(u->path, f->part.path, ".u", ++f->uu_count);
+	mime_path_fmt(u->path, f->part.path, ".u", ++f->uu_count);
 	u->parent = &f->part;
 	u->depth = f->part.depth + 1;
 	u->kind = MIME_KIND_LEAF;
@@ -858,8 +742,7 @@ static void deliver(struct mime_parser *p, struct frame *f, const uint8_t *d, si
 static void body_data(struct mime_parser *p, struct frame *f, const uint8_t *d, size_t n)
 {
 	f->part.raw_size += n;
-	if (f->part.cte != MIME_CTE_BASE64 && f->part.cte != MIME_CTE_QP &&
-	    f->part.cte != MIME_CTE_UUENCODE) {
+	if (!mime_cte_encoded(f->part.cte)) {
 		deliver(p, f, d, n);
 		return;
 	}
@@ -967,43 +850,85 @@ static void frame_free(struct mime_parser *p, struct frame *f)
 
 /* ---- boundaries ---- */
 
-/* Returns the frame whose boundary |l| (no line end) is, or NULL; *close is
- * set for a close delimiter. Exact matches (after trailing whitespace) win
- * anywhere on the stack; then, as RFC 2046 5.1.1 asks ("it is sufficient
- * that the boundary appear in its entirety following the CRLF"), a prefix
- * match, innermost first, reported as MIME_ANOM_BOUNDARY_SUFFIX. */
-static struct frame *match_boundary(struct mime_parser *p, const uint8_t *l, size_t n, bool *close)
+enum mime_kind mime_part_kind(const char *ctype, bool bnd, uint32_t depth, uint32_t max_depth,
+			      uint32_t *flags)
 {
-	size_t t = n;
+	enum mime_kind k = MIME_KIND_LEAF;
 
+	if (!strncmp(ctype, "multipart/", 10)) {
+		if (bnd)
+			k = MIME_KIND_MULTIPART;
+		else
+			*flags |= MIME_PF_NO_BOUNDARY;
+	} else if (!strcmp(ctype, "message/rfc822") || !strcmp(ctype, "message/global")) {
+		k = MIME_KIND_MESSAGE;
+	}
+	if (k != MIME_KIND_LEAF && depth >= max_depth) {
+		*flags |= MIME_PF_TOO_DEEP;
+		k = MIME_KIND_LEAF;
+	}
+	return k;
+}
+
+const void *mime_match_boundary(const struct mime_bstack *s, const uint8_t *l, size_t n,
+				bool *close, bool *suffix)
+{
+	const void *e;
+	const char *b;
+	size_t t = n, bl;
+
+	*suffix = false;
 	if (n < 3 || l[0] != '-' || l[1] != '-')
 		return NULL;
 	while (t > 2 && (l[t - 1] == ' ' || l[t - 1] == '\t' || l[t - 1] == '\r'))
 		t--;
-	for (struct frame *f = p->top; f; f = f->up) {
-		if (f->part.kind != MIME_KIND_MULTIPART || !f->blen || !f->begun)
+	for (e = s->next(s->ud, NULL, &b, &bl); e; e = s->next(s->ud, e, &b, &bl)) {
+		if (!bl || t - 2 < bl || memcmp(l + 2, b, bl) != 0)
 			continue;
-		if (t - 2 < f->blen || memcmp(l + 2, f->boundary, f->blen) != 0)
-			continue;
-		if (t - 2 == f->blen) {
+		if (t - 2 == bl) {
 			*close = false;
-			return f;
+			return e;
 		}
-		if (t - 2 == f->blen + 2 && l[t - 1] == '-' && l[t - 2] == '-') {
+		if (t - 2 == bl + 2 && l[t - 1] == '-' && l[t - 2] == '-') {
 			*close = true;
-			return f;
+			return e;
 		}
 	}
-	for (struct frame *f = p->top; f; f = f->up) {
-		if (f->part.kind != MIME_KIND_MULTIPART || !f->blen || !f->begun)
+	for (e = s->next(s->ud, NULL, &b, &bl); e; e = s->next(s->ud, e, &b, &bl)) {
+		if (!bl || n - 2 < bl || memcmp(l + 2, b, bl) != 0)
 			continue;
-		if (n - 2 < f->blen || memcmp(l + 2, f->boundary, f->blen) != 0)
-			continue;
-		*close = n - 2 >= f->blen + 2 && l[2 + f->blen] == '-' && l[3 + f->blen] == '-';
-		anomaly(p, &f->part, MIME_ANOM_BOUNDARY_SUFFIX);
-		return f;
+		*close = n - 2 >= bl + 2 && l[2 + bl] == '-' && l[3 + bl] == '-';
+		*suffix = true;
+		return e;
 	}
 	return NULL;
+}
+
+/* mime_bstack over the frames of |ud| (a parser). */
+static const void *frame_next(const void *ud, const void *cur, const char **b, size_t *blen)
+{
+	const struct mime_parser *p = ud;
+	const struct frame *f = cur ? ((const struct frame *)cur)->up : p->top;
+
+	if (f) {
+		*b = f->boundary;
+		*blen = f->part.kind == MIME_KIND_MULTIPART && f->begun ? f->blen : 0;
+	}
+	return f;
+}
+
+/* Returns the frame whose delimiter |l| (no line end) is, or NULL; *close is
+ * set for a close delimiter (mime_match_boundary). A prefix match is
+ * reported as MIME_ANOM_BOUNDARY_SUFFIX. */
+static struct frame *match_boundary(struct mime_parser *p, const uint8_t *l, size_t n, bool *close)
+{
+	const struct mime_bstack s = { .next = frame_next, .ud = p };
+	bool suffix;
+	struct frame *f = (struct frame *)mime_match_boundary(&s, l, n, close, &suffix);
+
+	if (f && suffix)
+		anomaly(p, &f->part, MIME_ANOM_BOUNDARY_SUFFIX);
+	return f;
 }
 
 static void boundary_hit(struct mime_parser *p, struct frame *m, bool close)
@@ -1041,7 +966,7 @@ static void boundary_hit(struct mime_parser *p, struct frame *m, bool close)
 	char path[MIME_PATH_MAX];
 
 	m->part.nchildren++;
-	path_fmt(path, m->part.path, ".", m->part.nchildren);
+	mime_path_fmt(path, m->part.path, ".", m->part.nchildren);
 	frame_push(p, m, path, m->part.depth + 1);
 }
 
@@ -1098,25 +1023,6 @@ static void note_bare_lf(struct mime_parser *p)
 	}
 }
 
-static inline bool is_hname_char(uint8_t c)
-{
-	return c > ' ' && c < 127 && c != ':';
-}
-
-/* Is |l| "name:..." with a plausible field name? */
-static bool is_field(const uint8_t *l, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n && is_hname_char(l[i]))
-		i++;
-	if (i == 0)
-		return false;
-	while (i < n && (l[i] == ' ' || l[i] == '\t'))
-		i++; /* "Subject : x" */
-	return i < n && l[i] == ':';
-}
-
 /* One complete header-block line |l| (|n| bytes, no line end); |eol| is the
  * line end that followed it (0, 1 or 2 bytes). */
 static void header_line(struct mime_parser *p, const uint8_t *l, size_t n, const uint8_t *eol,
@@ -1126,6 +1032,7 @@ static void header_line(struct mime_parser *p, const uint8_t *l, size_t n, const
 	struct frame *f = p->top;
 	bool close;
 	struct frame *m;
+	enum mime_hline k;
 
 	if (n && memchr(l, '\0', n)) /* l may be NULL when n is 0 */
 		anomaly(p, &f->part, MIME_ANOM_NUL);
@@ -1138,26 +1045,26 @@ static void header_line(struct mime_parser *p, const uint8_t *l, size_t n, const
 		boundary_hit(p, m, close);
 		return;
 	}
-	if (n == 0) {
+	k = mime_hline_kind(l, n, p->first_line, p->hdr_pending, f->part.nheaders != 0);
+	if (k == MIME_HL_END) {
 		part_begin(p, f);
 		return;
 	}
-	if ((l[0] == ' ' || l[0] == '\t') && p->hdr_pending) {
+	if (k == MIME_HL_FOLD) {
 		/* Folding: the line break goes, the whitespace stays. */
 		if (!buf_add(p, &p->hdr, &p->nhdr, &p->hdr_cap, r->lim.max_header_line, l, n))
 			p->hdr_over = true;
 		return;
 	}
-	if (is_field(l, n) || (p->first_line && n >= 5 && !memcmp(l, "From ", 5)) ||
-	    p->hdr_pending || f->part.nheaders) {
-		if (!is_field(l, n))
+	if (k == MIME_HL_FIELD || k == MIME_HL_JUNK) {
+		if (k == MIME_HL_JUNK)
 			anomaly(p, &f->part, MIME_ANOM_HEADER_NO_COLON);
 		hdr_flush(p);
 		p->hdr_pending = true;
 		p->nhdr = 0;
 		if (!buf_add(p, &p->hdr, &p->nhdr, &p->hdr_cap, r->lim.max_header_line, l, n))
 			p->hdr_over = true;
-		if (!is_field(l, n))
+		if (k == MIME_HL_JUNK)
 			hdr_flush(p); /* a junk line is never folded into */
 		return;
 	}
@@ -1178,7 +1085,7 @@ static size_t hdr_input(struct mime_parser *p, const uint8_t *in, size_t len)
 {
 	const uint8_t *q = memchr(in, '\n', len);
 	size_t m = q ? (size_t)(q - in) + 1 : len;
-	size_t cap = (size_t)p->root->lim.max_header_line + 2;
+	size_t cap = mime_hline_cap(&p->root->lim);
 
 	if (!buf_add(p, &p->line, &p->nline, &p->line_cap, cap, in, m))
 		p->line_over = true;
@@ -1266,9 +1173,9 @@ static size_t coalesce(struct mime_parser *p, const uint8_t *in, size_t len, con
 }
 
 /* Body input (leaf, preamble, epilogue). Returns bytes consumed. A line
- * that starts with '-' is collected (up to the longest boundary plus
- * CAND_TAIL_MAX) until it is known whether it is a delimiter; a longer one
- * is body. */
+ * that starts with '-' is collected (up to mime_cand_max(), the longest
+ * boundary plus MIME_CAND_TAIL_MAX) until it is known whether it is a
+ * delimiter; a longer one is body. */
 static size_t body_input(struct mime_parser *p, const uint8_t *in, size_t len)
 {
 	const uint8_t *q;
@@ -1333,7 +1240,7 @@ static size_t body_input(struct mime_parser *p, const uint8_t *in, size_t len)
 		p->bol = false;
 		return 0;
 	}
-	size_t cand_max = p->max_blen + 4 + CAND_TAIL_MAX;
+	size_t cand_max = mime_cand_max(p->max_blen);
 
 	q = memchr(in, '\n', len);
 	m = q ? (size_t)(q - in) + 1 : len;
@@ -1400,19 +1307,14 @@ static struct mime_parser *parser_alloc(const struct mxg_mem *mem, const struct 
 	if (!p)
 		return NULL;
 	p->mem = mem;
-	if (lim)
-		p->lim = *lim;
-	else
-		mime_limits_default(&p->lim);
-	if (p->lim.max_header_line < 256)
-		p->lim.max_header_line = 256;
+	mime_limits_norm(&p->lim, lim);
 	if (cb)
 		p->cb = *cb;
 	p->ud = ud;
 	p->root = p;
 	p->bol = true;
 	p->first_line = true;
-	snprintf(p->base_path, sizeof(p->base_path), "1");
+	snprintf(p->base_path, sizeof(p->base_path), "%s", MIME_ROOT_PATH);
 	return p;
 }
 
@@ -1434,7 +1336,7 @@ static struct mime_parser *parser_new_sub(struct mime_parser *parent, struct fra
 	c->root = r;
 	c->outer = &f->part;
 	c->base_depth = f->part.depth + 1;
-	path_fmt(c->base_path, f->part.path, ".", 1);
+	mime_path_fmt(c->base_path, f->part.path, ".", 1);
 	c->first_line = false;
 	f->part.nchildren = 1;
 	return c;
@@ -1481,7 +1383,7 @@ void mime_parser_reset(struct mime_parser *p)
 	p->hdr_cap = hdr_cap;
 	p->bol = true;
 	p->first_line = true;
-	snprintf(p->base_path, sizeof(p->base_path), "1");
+	snprintf(p->base_path, sizeof(p->base_path), "%s", MIME_ROOT_PATH);
 }
 
 int mime_parser_feed(struct mime_parser *p, const uint8_t *in, size_t len)

@@ -180,8 +180,13 @@ int ctl_conf_read(struct mxg_conf *c, struct ctl_conf *out, char *err, size_t er
 				  sizeof(out->channel_socket) - 1);
 		goto fail;
 	}
-	snprintf(out->channel_socket, sizeof(out->channel_socket), "%s%s", v ? v : out->state_dir,
-		 v ? "" : "/run/channel.sock");
+	/* Fits: the path was checked above, state_dir is at most 80 bytes. */
+	if (snprintf(out->channel_socket, sizeof(out->channel_socket), "%s%s",
+		     v ? v : out->state_dir, v ? "" : "/run/channel.sock") >=
+	    (int)sizeof(out->channel_socket)) {
+		rc = mxg_conf_err(s, "state_dir", err, errlen, "too long for the channel socket");
+		goto fail;
+	}
 	if ((rc = smtp_key(s, "release_smtp", "127.0.0.1:10024", out->release_host,
 			   sizeof(out->release_host), &out->release_port, err, errlen)) ||
 	    (rc = smtp_key(s, "notify_smtp", "127.0.0.1:10026", out->notify_host,

@@ -24,6 +24,7 @@
 #include "dp_scan.h" /* content scan: struct dp_scan_conf */
 #include "dp_smtp.h" /* SMTP proxy (issue 4): struct dp_smtp_conf */
 #include "dp_filter.h" /* sender filter (issue 7): struct dp_filter_conf */
+#include "dp_ctl.h" /* control channel (issue 6): struct dp_ctl_conf */
 #include "tcps.h"
 #include "tcps_net.h"
 
@@ -72,6 +73,7 @@ struct dp_conf {
 	struct dp_smtp_conf smtp; /* [smtp] (dp_smtp_conf.c) */
 	struct dp_scan_conf scan; /* [scan] (dp_scan.c) */
 	struct dp_filter_conf filter; /* [filter] (dp_filter.c) */
+	struct dp_ctl_conf ctl;   /* [control]: the keys shared with mxgate-control */
 };
 
 /* Parses |path| into |c|. Returns 0, or a negative MXG_E_* code with

@@ -220,7 +220,8 @@ int dp_conf_load(const char *path, struct dp_conf *c, char *err, size_t errlen)
 	if ((rc = dp_smtp_conf_load(mc, &c->smtp, err, errlen)) || /* [smtp]: dp_smtp_conf.c */
 	    (rc = dp_scan_conf_load(mc, &c->scan, err, errlen)))     /* [scan]: dp_scan.c */
 		goto out;
-	if ((rc = dp_filter_conf_load(mc, &c->filter, err, errlen))) /* [filter]: dp_filter.c */
+	if ((rc = dp_filter_conf_load(mc, &c->filter, err, errlen)) || /* [filter]: dp_filter.c */
+	    (rc = dp_ctl_conf_load(mc, &c->ctl, err, errlen)))        /* [control]: dp_ctl.c */
 		goto out;
 	/* Sections owned by other processes ([control], ...) are theirs to
 	 * check. */

@@ -10,12 +10,11 @@
  * worker are in flight at once) on a per-lcore Hyperscan scratch, fed the
  * message bytes as they stream to the downstream.
  *
- * Until the control plane's per-recipient policy is wired, the verdict
- * follows the default policy a newcomer gets: a virus or an archive bomb
- * (or an archive too deep to scan) is refused with 550 5.7.1 and never
- * reaches the downstream; a scan that failed (out of memory, Hyperscan
- * error) tempfails the message, so nothing unscanned is ever delivered.
- * Quarantine instead of refusal arrives with the control channel.
+ * The scan only reports: what happens to a message is the policy's
+ * decision (dp_smtp_pol.c, control/pol.h), per recipient, on the result
+ * kept here until the message is answered. A scan that failed (out of
+ * memory, Hyperscan error) tempfails the message, so nothing unscanned is
+ * ever delivered.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include "mxg_err.h"
 #include "mxg_log.h"
 #include "scan.h"
+#include "scan_dlp.h"
 #include "scan_sig.h"
 
 #define COMP "scan"
@@ -50,6 +50,33 @@ int dp_scan_conf_load(struct mxg_conf *mc, struct dp_scan_conf *c, char *err, si
 				    sizeof(c->signatures) - 1);
 	snprintf(c->signatures, sizeof(c->signatures), "%s", v ? v : "");
 	return 0;
+}
+
+/* Every DLP detector runs on every message, one template each (threshold
+ * 1): the policy's dlp conditions read the detectors' counts
+ * (scan_dlp_result.kind_hits) with their own min_count. */
+static struct scan_dlp *dlp_build(char *err, size_t errlen)
+{
+	static const enum scan_dlp_kind kinds[] = {
+		SCAN_DLP_PAN, SCAN_DLP_IBAN, SCAN_DLP_MYNUMBER, SCAN_DLP_SSN, SCAN_DLP_EMAIL,
+		SCAN_DLP_PHONE,
+	};
+	struct scan_dlp *d = scan_dlp_new(NULL);
+
+	snprintf(err, errlen, "out of memory");
+	if (!d)
+		return NULL;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (scan_dlp_add_template(d, scan_dlp_kind_name(kinds[i]), SCAN_DLP_BIT(kinds[i]),
+					  1) < 0) {
+			scan_dlp_free(d);
+			return NULL;
+		}
+	if (scan_dlp_compile(d, err, errlen)) {
+		scan_dlp_free(d);
+		return NULL;
+	}
+	return d;
 }
 
 int dp_scan_init(const struct dp_scan_conf *c)
@@ -77,6 +104,12 @@ int dp_scan_init(const struct dp_scan_conf *c)
 		MXG_WARN(COMP, "%s", scan_sigset_error(sigs, i));
 	if (scan_sigset_nerrors(sigs))
 		MXG_WARN(COMP, "%zu signature lines not loaded", scan_sigset_nerrors(sigs));
+	cfg.dlp = dlp_build(err, sizeof(err));
+	if (!cfg.dlp) {
+		MXG_ERR(COMP, "DLP detectors: %s", err);
+		scan_sigset_free(sigs);
+		return MXG_E_NOMEM;
+	}
 	engine = scan_engine_build(&cfg, sigs, err, sizeof(err));
 	if (!engine) {
 		MXG_ERR(COMP, "cannot build the scan engine: %s", err);
@@ -157,19 +190,17 @@ void dp_scan_end(struct dp_scan *s, struct dp_scan_result *out)
 		out->verdict = DP_SCAN_TEMPFAIL;
 		snprintf(out->reason, sizeof(out->reason), "content scan failed: %s",
 			 mxg_strerror(r ? r->error : s->err));
-	} else if (r->nviruses) {
-		out->verdict = DP_SCAN_REJECT;
+		return;
+	}
+	out->result = r;
+	out->parts = (uint32_t)r->nparts;
+	if (r->nviruses)
 		snprintf(out->reason, sizeof(out->reason), "virus found: %s", r->viruses[0].name);
-	} else if (r->archive_verdict == SCAN_ARCHIVE_BOMB ||
-		   r->archive_verdict == SCAN_ARCHIVE_TOO_DEEP) {
-		out->verdict = DP_SCAN_REJECT;
+	else if (r->archive_verdict == SCAN_ARCHIVE_BOMB ||
+		 r->archive_verdict == SCAN_ARCHIVE_TOO_DEEP)
 		snprintf(out->reason, sizeof(out->reason), "%s",
 			 r->archive_verdict == SCAN_ARCHIVE_BOMB ? "archive bomb"
 								 : "archive nested too deep");
-	}
-	if (r)
-		out->parts = (uint32_t)r->nparts;
-	dp_scan_abort(s);
 }
 
 void dp_scan_abort(struct dp_scan *s)

@@ -4,8 +4,8 @@
  *
  * The proxy sees only these four calls: a scan per message, fed with the
  * message bytes exactly as they stream to the downstream (after
- * dot-unstuffing), and a verdict at the end of data, before the downstream
- * gets its end of data. dp_scan.c runs scan/scan.h's session; the process
+ * dot-unstuffing), and a result at the end of data, before the downstream
+ * gets its end of data; the policy (dp_smtp_pol.c) decides on it. dp_scan.c runs scan/scan.h's session; the process
  * builds one engine at start (dp_scan_init) from the [scan] section.
  */
 #ifndef DP_SCAN_H
@@ -34,8 +34,7 @@ void dp_scan_fini(void);
 struct dp_scan;
 
 enum dp_scan_verdict {
-	DP_SCAN_PASS = 0,        /* deliver */
-	DP_SCAN_REJECT,          /* 5xx to the client, nothing delivered */
+	DP_SCAN_PASS = 0,        /* scanned: the policy decides on |result| */
 	DP_SCAN_TEMPFAIL,        /* 4xx to the client (engine trouble) */
 };
 
@@ -46,10 +45,15 @@ struct dp_scan_env {             /* borrowed for dp_scan_begin only */
 	size_t nrcpt;
 };
 
+struct scan_result;
+
 struct dp_scan_result {
 	enum dp_scan_verdict verdict;
-	char reason[128];        /* for the reply text and the log */
+	char reason[128];        /* the worst finding ("virus found: X"), or
+	                          * why the scan failed; "" when clean */
 	uint32_t parts;          /* MIME parts seen */
+	const struct scan_result *result; /* PASS: the full result, valid
+	                          * until dp_scan_abort() */
 };
 
 /* Starts the scan of one message. NULL when out of memory (the caller
@@ -57,10 +61,10 @@ struct dp_scan_result {
 struct dp_scan *dp_scan_begin(const struct dp_scan_env *env);
 /* Feeds |n| bytes (borrowed). 0 or a negative MXG_E_* (verdict TEMPFAIL). */
 int dp_scan_feed(struct dp_scan *s, const uint8_t *p, size_t n);
-/* Ends the message and frees |s|; fills |out|. */
+/* Ends the message; fills |out|. |s| stays alive (its result with it)
+ * until dp_scan_abort(). */
 void dp_scan_end(struct dp_scan *s, struct dp_scan_result *out);
-/* Drops the scan of a message that will not be delivered; frees |s|.
- * NULL is allowed. */
+/* Frees |s| (after dp_scan_end, or to drop a message). NULL is allowed. */
 void dp_scan_abort(struct dp_scan *s);
 
 #endif

@@ -21,8 +21,9 @@
  *	the downstream answered every RCPT and its 354 (or, in BDAT mode, its
  *	last RCPT reply); only then does the client get 354. Content then
  *	streams to the downstream as it arrives, and the client's final reply
- *	(smtp_srv_reply_eod) waits for the downstream's final reply: 250 only
- *	after the downstream's 250 for every recipient; a downstream 5xx for
+ *	(smtp_srv_reply_eod) waits for the downstream's final reply (or the
+ *	quarantine's commit): 250 only after the downstream's 250 for every
+ *	recipient; a downstream 5xx for
  *	the content is passed on as 5xx; anything else - 4xx, timeout, reset,
  *	malformed reply, the session dying - is 451 4.x.x, so the sending MTA
  *	keeps the message. The gateway never holds a message the client
@@ -42,12 +43,21 @@
  *	the downstream refuses every recipient the DATA gets its 5xx (or 451).
  *
  * BUFFERING
- *	Content is not buffered beyond one bounded window per session
+ *	What waits for the downstream is bounded by one window per session
  *	(PEND_HIGH, 256 KiB, plus the client engine's 64 KiB output): when the
  *	downstream is slower than the client the server engine is paused
  *	(SMTP_E_PAUSE), its input stays in tcpstack's receive buffer and the
- *	client's window closes. Memory per session is bounded whatever the
- *	message size (max_message_size only bounds what is accepted).
+ *	client's window closes. Besides, the whole message is held for the
+ *	policy (sess.hold: quarantine, modify, split per recipient), bounded by
+ *	max_message_size per message and hold_memory_max_mb per worker
+ *	(dp_smtp_pol.c).
+ *
+ * POLICY
+ *	At the end of data the scan's result goes to the compiled policy, per
+ *	recipient (dp_smtp_pol.c): when everyone is simply delivered, the
+ *	streamed transaction gets its end of data (the fast path below);
+ *	otherwise the policy takes the message over (quarantine, delete,
+ *	modified or split deliveries) and answers the client itself.
  *
  * ACTIVE OPEN AND RSS
  *	The downstream session leaves from the port address of the
@@ -122,7 +132,7 @@ void dp_smtp_reap(struct dp_smtp_worker *sw)
 	}
 }
 
-static bool domain_local(const char *addr)
+bool dp_smtp_domain_local(const char *addr)
 {
 	const char *at = strrchr(addr, '@');
 	size_t dl;
@@ -209,13 +219,10 @@ static char *dupn(const char *p, size_t n)
 
 /* ------------------------------------------------------------ the message */
 
-/* Drops the downstream side of the message in flight (no delivery). */
-static void msg_release(struct sess *s)
+void dp_smtp_msg_release_ds(struct sess *s)
 {
 	struct out *o = s->out;
 
-	dp_scan_abort(s->scan);
-	s->scan = NULL;
 	if (!o)
 		return;
 	s->out = NULL;
@@ -229,6 +236,15 @@ static void msg_release(struct sess *s)
 	}
 }
 
+/* Drops the scan and the downstream side of the message in flight. */
+static void msg_release(struct sess *s)
+{
+	dp_scan_abort(s->scan);
+	s->scan = NULL;
+	s->scan_res = NULL;
+	dp_smtp_msg_release_ds(s);
+}
+
 /* The message is over (answered or dropped): back to the command state. */
 static void msg_clear(struct sess *s)
 {
@@ -238,14 +254,17 @@ static void msg_clear(struct sess *s)
 	free(s->rres);
 	s->rres = NULL;
 	buf_free(&s->pend);
+	dp_smtp_pol_clear(s);
 	if (s->paused) {
 		s->paused = false;
 		s->pump_again = true;
 	}
 }
 
-static void count_final(struct sess *s, int code)
+/* The client gets its final answer for the message. */
+static void count_final(struct sess *s, int code, const char *enh, const char *text)
 {
+	dp_smtp_pol_final(s, code, enh, text);
 	if (code < 300)
 		s->sw->st.messages_delivered++;
 	else if (code < 500)
@@ -260,7 +279,7 @@ void dp_smtp_msg_answer_eod(struct sess *s, int code, const char *enh, const cha
 	if (s->replied)
 		return;
 	s->replied = true;
-	count_final(s, code);
+	count_final(s, code, enh, text);
 	smtp_srv_reply_eod(s->srv, code, enh, text);
 	msg_clear(s);
 	env_reset(s);
@@ -289,7 +308,7 @@ void dp_smtp_msg_fail(struct sess *s, int code, const char *enh, const char *fmt
 	buf_free(&s->pend);
 	if (s->data_held) {
 		s->data_held = false;
-		count_final(s, code);
+		count_final(s, code, s->fenh, s->ftext);
 		smtp_srv_reply_cmd(s->srv, code, s->fenh, s->ftext);
 		msg_clear(s);
 		dp_smtp_sess_pump(s);
@@ -314,12 +333,15 @@ static int msg_start(struct sess *s)
 	s->rres = calloc(s->nrcpt ? s->nrcpt : 1, sizeof(*s->rres));
 	if (!s->rres)
 		return MXG_E_NOMEM;
-	if (!s->reprocess) {
-		s->scan = dp_scan_begin(&se);
-		if (!s->scan)
-			return MXG_E_NOMEM;
-	}
-	o = dp_smtp_out_get(sw);
+	dp_smtp_pol_begin(s);
+	if (!s->snap)
+		return MXG_E_AGAIN;
+	/* Released mail (reprocessing port) is scanned again: the policy then
+	 * applies only its virus rules (control/pol.h). */
+	s->scan = dp_scan_begin(&se);
+	if (!s->scan)
+		return MXG_E_NOMEM;
+	o = dp_smtp_out_get(sw, NULL, 0);
 	if (!o)
 		return MXG_E_RANGE;
 	o->owner = s;
@@ -359,7 +381,8 @@ static int s_on_command(struct smtp_srv *srv, const struct smtp_cmd *cmd, void *
 		struct smtp_rcpt *r;
 
 		snprintf(addr, sizeof(addr), "%.*s", (int)cmd->path_len, cmd->path);
-		if (!s->reprocess && !smtp_acl_match(dp_smtp_g.allow, ip) && !domain_local(addr)) {
+		if (!s->reprocess && !smtp_acl_match(dp_smtp_g.allow, ip) &&
+		    !dp_smtp_domain_local(addr)) {
 			sw->st.relay_denied++;
 			smtp_srv_reply_cmd(srv, 554, "5.7.1", "Relay access denied");
 			return 0;
@@ -402,6 +425,8 @@ static int s_on_command(struct smtp_srv *srv, const struct smtp_cmd *cmd, void *
 			sw->st.messages_tempfailed++;
 			smtp_srv_reply_cmd(srv, 451, "4.3.0", rc == MXG_E_RANGE ?
 					   "Error: downstream busy, try again later" :
+					   rc == MXG_E_AGAIN ?
+					   "Error: no policy loaded yet, try again later" :
 					   "Error: local resources exhausted, try again later");
 			return 0;
 		}
@@ -415,6 +440,8 @@ static int s_on_command(struct smtp_srv *srv, const struct smtp_cmd *cmd, void *
 			if (rc)
 				dp_smtp_msg_fail(s, 451, "4.3.0", rc == MXG_E_RANGE ?
 					 "Error: downstream busy, try again later" :
+					 rc == MXG_E_AGAIN ?
+					 "Error: no policy loaded yet, try again later" :
 					 "Error: local resources exhausted, try again later");
 		}
 		return 0;
@@ -433,9 +460,17 @@ static int s_on_data_chunk(struct smtp_srv *srv, const uint8_t *p, size_t n, voi
 {
 	struct sess *s = ud;
 	struct out *o = s->out;
+	int rc;
 
 	if (!s->msg || s->failed)
 		return 0;
+	if ((rc = dp_smtp_pol_hold(s, p, n))) {
+		s->sw->st.hold_refused++;
+		dp_smtp_msg_fail(s, 451, "4.3.1", rc == MXG_E_RANGE ?
+				 "Error: insufficient system storage, try again later" :
+				 "Error: out of memory, try again later");
+		return 0;
+	}
 	if (s->scan && dp_scan_feed(s->scan, p, n) < 0) {
 		dp_smtp_msg_fail(s, 451, "4.3.0", "Error: content scan failed, try again later");
 		return 0;
@@ -473,12 +508,11 @@ static int s_on_end_of_data(struct smtp_srv *srv, void *ud)
 	s->eod = true;
 	s->sw->st.messages_received++;
 	if (!s->failed && s->scan) {
-		dp_scan_end(s->scan, &sr);
-		s->scan = NULL;
-		if (sr.verdict == DP_SCAN_REJECT)
-			dp_smtp_msg_fail(s, 550, "5.7.1", "Message rejected: %s", sr.reason);
-		else if (sr.verdict == DP_SCAN_TEMPFAIL)
+		dp_scan_end(s->scan, &sr); /* s->scan lives until msg_clear */
+		if (sr.verdict == DP_SCAN_TEMPFAIL)
 			dp_smtp_msg_fail(s, 451, "4.3.0", "%s", sr.reason);
+		else if (dp_smtp_pol_eod(s, &sr))
+			return 0; /* answered, or the policy's jobs will answer */
 	}
 	if (s->failed) {
 		dp_smtp_msg_answer_eod(s, s->fcode, s->fenh, s->ftext);
@@ -712,6 +746,7 @@ static void sess_kill(struct sess *s, bool graceful)
 		return;
 	s->dead = true;
 	msg_release(s);
+	dp_smtp_pol_clear(s);
 	env_reset(s);
 	free(s->rcpt);
 	s->rcpt = NULL;
@@ -856,7 +891,14 @@ void dp_smtp_on_timer(struct dp_worker *w, mxg_tstamp now)
 	w->tcp_deadline = 0;
 	enter(sw, now);
 	TAILQ_FOREACH_SAFE(s, &sw->sessions, link, sn) {
-		mxg_tstamp d = smtp_srv_deadline(s->srv);
+		mxg_tstamp d;
+
+		if (s->pol) {
+			dp_smtp_pol_timer(s); /* quarantine answer overdue */
+			if (s->dead)
+				continue;
+		}
+		d = smtp_srv_deadline(s->srv);
 
 		if (d == MXG_TS_NONE || now < d)
 			continue;

@@ -68,6 +68,7 @@ struct dp_smtp_conf {
 	char tls_ciphers[512];             /* TLS <= 1.2 cipher list ("" : OpenSSL's) */
 	int tls_min_version;               /* 12 or 13 [12] */
 	mxg_tstamp rcpt_cache_ttl;         /* downstream refusals remembered [600 s] */
+	uint64_t hold_memory_max;          /* messages held per worker [1024 MiB] */
 };
 
 /* Reads the [smtp] section of |mc| into |c| (every key marked used).
@@ -87,6 +88,10 @@ int dp_smtp_worker_start(struct dp_ctx *ctx, struct dp_worker *w);
 void dp_smtp_worker_stop(struct dp_worker *w);
 /* Frees what dp_smtp_worker_start built once (after every worker stopped). */
 void dp_smtp_fini(void);
+/* A quarantine answer from the control channel for a session of |w|
+ * (dp_ctl_poll's callback; dp_smtp_pol.c). */
+struct dp_ctl_ack;
+void dp_smtp_pol_ack(struct dp_worker *w, const struct dp_ctl_ack *a, mxg_tstamp now);
 /* Engine timeouts and pool maintenance of |w|; the worker calls it when
  * now >= w->smtp_deadline, and it sets the next deadline. */
 void dp_smtp_on_timer(struct dp_worker *w, mxg_tstamp now);

@@ -265,6 +265,10 @@ int dp_smtp_conf_load(struct mxg_conf *mc, struct dp_smtp_conf *c, char *err, si
 	    (rc = get_secs(s, "recipient_cache_ttl", 600, 0, 86400, &c->rcpt_cache_ttl, err,
 			   errlen)))
 		return rc;
+	/* Messages are held whole until their end of data (dp_smtp_pol.c). */
+	if ((rc = mxg_conf_get_u64(s, "hold_memory_max_mb", 1024, 16, 1 << 20, &u, err, errlen)))
+		return rc;
+	c->hold_memory_max = u << 20;
 
 	/* TLS. */
 	if ((rc = mxg_conf_get_bool(s, "starttls", true, &c->starttls, err, errlen)) ||

@@ -43,12 +43,12 @@ int dp_smtp_out_begin(struct out *o)
 	char addr[80], ip[64], port[8];
 	struct smtp_xforward xf = {0};
 	struct smtp_envelope env = {
-		.mail_from = s->from, .size = s->size, .body = s->body,
-		.smtputf8 = s->smtputf8, .ret = s->ret, .envid = s->envid,
-		.rcpt = s->rcpt, .nrcpt = s->nrcpt,
+		.mail_from = s->from, .size = s->env_size ? s->env_size : s->size,
+		.body = s->body, .smtputf8 = s->smtputf8, .ret = s->ret, .envid = s->envid,
 	};
 	int rc;
 
+	env.rcpt = sess_env(s, &env.nrcpt);
 	if (pe->addr.family) {
 		mxg_ip_str(&pe->addr, ip, sizeof(ip));
 		snprintf(addr, sizeof(addr), "%s%s", pe->addr.family == 6 ? "IPv6:" : "", ip);
@@ -308,13 +308,18 @@ static void k_rcpt_reply(struct smtp_cli *c, size_t idx, const struct smtp_reply
 {
 	struct out *o = ud;
 	struct sess *s = o->owner;
+	const struct smtp_rcpt *env;
+	size_t n;
 
-	if (!s || idx >= s->nrcpt)
+	if (!s)
+		return;
+	env = sess_env(s, &n);
+	if (idx >= n)
 		return;
 	s->rres[idx] = r->code;
 	if (r->code >= 400) {
 		s->sw->st.rcpt_refused_downstream++;
-		dp_smtp_rc_put(s->sw, s->rcpt[idx].addr, r);
+		dp_smtp_rc_put(s->sw, env[idx].addr, r);
 	}
 }
 
@@ -322,18 +327,23 @@ static void k_data_ready(struct smtp_cli *c, void *ud)
 {
 	struct out *o = ud;
 	struct sess *s = o->owner;
-	size_t ok = 0;
+	size_t ok = 0, n;
 
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nrcpt; i++)
+	sess_env(s, &n);
+	for (size_t i = 0; i < n; i++)
 		ok += s->rres[i] >= 200 && s->rres[i] < 300;
-	if (ok < s->nrcpt) {
+	if (ok < n) {
 		dp_smtp_msg_fail(s, 451, "4.3.0", "Error: the downstream refused %zu of %zu recipients; "
-			 "try again later", s->nrcpt - ok, s->nrcpt);
+			 "try again later", n - ok, n);
 		return;
 	}
 	s->ds_ready = true;
+	if (s->eod) { /* a policy job: the whole content is in pend */
+		dp_smtp_out_pump(o);
+		return;
+	}
 	if (s->data_held) {
 		s->data_held = false;
 		smtp_srv_reply_cmd(s->srv, 0, NULL, NULL); /* 354 */
@@ -347,6 +357,7 @@ static void k_msg_done(struct smtp_cli *c, const struct smtp_cli_result *r, void
 	struct sess *s = o->owner;
 	const struct smtp_reply *f = r->final;
 	char text[256];
+	size_t nenv;
 
 	bool reused = o->msgs > 0;
 
@@ -364,11 +375,13 @@ static void k_msg_done(struct smtp_cli *c, const struct smtp_cli_result *r, void
 	 * same with its connection cache). */
 	if (reused && !s->retried && !s->ds_ready && r->fail == SMTP_CLI_FAIL_CLOSED) {
 		bool any = false;
+		size_t n;
 
-		for (size_t i = 0; i < s->nrcpt; i++)
+		sess_env(s, &n);
+		for (size_t i = 0; i < n; i++)
 			any |= s->rres[i] != 0;
 		if (!any) {
-			struct out *n = dp_smtp_out_get(s->sw);
+			struct out *n = dp_smtp_out_get(s->sw, &o->dst, o->dport);
 
 			s->retried = true;
 			if (n) {
@@ -383,14 +396,15 @@ static void k_msg_done(struct smtp_cli *c, const struct smtp_cli_result *r, void
 	}
 	snprintf(text, sizeof(text), "%.*s", (int)(f->text_len > 200 ? 200 : f->text_len),
 		 f->text ? f->text : "");
-	if (r->delivered && s->ds_end_sent && r->rcpt_ok == s->nrcpt) {
+	if (r->delivered && s->ds_end_sent && r->rcpt_ok == (sess_env(s, &nenv), nenv)) {
 		char t[256];
 
 		snprintf(t, sizeof(t), "Ok: delivered: %.200s", text);
 		for (char *p = t; *p; p++)
 			if (*p == '\n' || *p == '\r')
 				*p = ' ';
-		dp_smtp_msg_answer_eod(s, 250, "2.0.0", t);
+		if (!dp_smtp_pol_delivered(s, t))
+			dp_smtp_msg_answer_eod(s, 250, "2.0.0", t);
 		return;
 	}
 	if (r->fail == SMTP_CLI_FAIL_REPLY && f->code >= 500)
@@ -528,7 +542,7 @@ static uint16_t pick_lport(struct dp_worker *w, unsigned pi, const struct mxg_ip
 	return 0;
 }
 
-static struct out *out_new(struct dp_smtp_worker *sw)
+static struct out *out_new(struct dp_smtp_worker *sw, const struct mxg_ip *dst, uint16_t dport)
 {
 	const struct dp_smtp_conf *cf = sw->c;
 	struct smtp_cli_config cc;
@@ -538,15 +552,17 @@ static struct out *out_new(struct dp_smtp_worker *sw)
 	struct out *o;
 	int rc;
 
-	if (!pick_src(sw->w, &cf->ds_addr, &src, &pi)) {
+	if (!pick_src(sw->w, dst, &src, &pi)) {
 		MXG_WARN(COMP, "no port has an IPv%u address to reach the downstream",
-			 cf->ds_addr.family);
+			 dst->family);
 		return NULL;
 	}
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return NULL;
 	o->sw = sw;
+	o->dst = *dst;
+	o->dport = dport;
 	smtp_cli_config_init(&cc);
 	cc.helo_name = cf->hostname;
 	cc.flags = 0;
@@ -564,12 +580,12 @@ static struct out *out_new(struct dp_smtp_worker *sw)
 		free(o);
 		return NULL;
 	}
-	lport = pick_lport(sw->w, pi, &src, &cf->ds_addr, cf->ds_port);
-	rc = tcps_connect(sw->tcp, &src, lport, &cf->ds_addr, cf->ds_port, TCPS_CC_CUBIC,
-			  &out_cbs, o, sw->now, &o->conn);
+	lport = pick_lport(sw->w, pi, &src, dst, dport);
+	rc = tcps_connect(sw->tcp, &src, lport, dst, dport, TCPS_CC_CUBIC, &out_cbs, o, sw->now,
+			  &o->conn);
 	if (rc && lport)
-		rc = tcps_connect(sw->tcp, &src, 0, &cf->ds_addr, cf->ds_port, TCPS_CC_CUBIC,
-				  &out_cbs, o, sw->now, &o->conn);
+		rc = tcps_connect(sw->tcp, &src, 0, dst, dport, TCPS_CC_CUBIC, &out_cbs, o, sw->now,
+				  &o->conn);
 	if (rc) {
 		sw->st.downstream_errors++;
 		smtp_cli_free(o->cli);
@@ -583,24 +599,44 @@ static struct out *out_new(struct dp_smtp_worker *sw)
 }
 
 /* An idle pooled session, or a new one (NULL: pool full or no memory). */
-struct out *dp_smtp_out_get(struct dp_smtp_worker *sw)
+static bool same_dst(const struct out *o, const struct mxg_ip *dst, uint16_t dport)
 {
-	struct out *o = TAILQ_FIRST(&sw->idle);
+	return o->dport == dport && o->dst.family == dst->family &&
+	       memcmp(o->dst.a, dst->a, dst->family == 4 ? 4 : 16) == 0;
+}
 
-	if (o) {
-		dp_smtp_idle_remove(o);
-		sw->st.downstream_reused++;
-		return o;
+struct out *dp_smtp_out_get(struct dp_smtp_worker *sw, const struct mxg_ip *dst,
+			    uint16_t dport)
+{
+	struct out *o;
+
+	if (!dst) {
+		dst = &sw->c->ds_addr;
+		dport = sw->c->ds_port;
 	}
+	TAILQ_FOREACH(o, &sw->idle, ilink)
+		if (same_dst(o, dst, dport)) {
+			dp_smtp_idle_remove(o);
+			sw->st.downstream_reused++;
+			return o;
+		}
 	/* An unowned session still starting, or finishing its previous
 	 * message (a pipelined next message arrives before the downstream's
 	 * session is READY again): k_ready begins the message. */
 	TAILQ_FOREACH(o, &sw->outs, link)
-		if (!o->owner && !o->dead && !o->quitting) {
+		if (!o->owner && !o->dead && !o->quitting && !o->in_idle && same_dst(o, dst, dport)) {
 			sw->st.downstream_reused += o->msgs > 0;
 			return o;
 		}
-	if (sw->nout >= sw->c->ds_conns_max)
-		return NULL;
-	return out_new(sw);
+	if (sw->nout >= sw->c->ds_conns_max) {
+		/* Make room: an idle session to another destination goes. */
+		o = TAILQ_LAST(&sw->idle, out_list);
+		if (!o)
+			return NULL;
+		dp_smtp_idle_remove(o);
+		o->quitting = true;
+		smtp_cli_closed(o->cli);
+		dp_smtp_out_kill(o);
+	}
+	return out_new(sw, dst, dport);
 }

@@ -39,7 +39,8 @@
 	X(relay_denied) X(rcpt_accepted) X(rcpt_refused_downstream) X(rcpt_cache_hits) \
 	X(tls_handshakes) X(tls_failures) X(tls_injections) X(smuggling_rejected)      \
 	X(downstream_connects) X(downstream_reused) X(downstream_errors)               \
-	X(downstream_tls) X(bytes_in) X(input_pauses)
+	X(downstream_tls) X(bytes_in) X(input_pauses) X(policy_evaluations)          \
+	X(policy_jobs) X(quarantined) X(quarantine_failed) X(hold_refused)
 
 struct dp_smtp_stats {
 #define F(n) uint64_t n;
@@ -115,7 +116,29 @@ struct sess {                    /* one inbound SMTP session */
 	struct out *out;
 	struct buf pend;         /* content waiting for the downstream */
 	struct dp_scan *scan;
+	const struct scan_result *scan_res; /* after end of data */
+	/* policy (dp_smtp_pol.c) */
+	struct buf hold;         /* the whole message as received */
+	struct pol_snap *snap;   /* the one version evaluating this message */
+	struct dp_smtp_pol *pol; /* decisions, jobs; NULL until end of data */
+	struct smtp_rcpt *env_rcpt; /* envelope of a delivery job (NULL: rcpt) */
+	size_t env_nrcpt;
+	uint64_t env_size;       /* SIZE of a delivery job (0: the client's) */
+	char uuid[33];           /* the message's id in tracking */
+	mxg_tstamp t_data;
 };
+
+/* The envelope the downstream transaction carries: the client's, or the
+ * current delivery job's (dp_smtp_pol.c). */
+static inline const struct smtp_rcpt *sess_env(const struct sess *s, size_t *n)
+{
+	if (s->env_rcpt) {
+		*n = s->env_nrcpt;
+		return s->env_rcpt;
+	}
+	*n = s->nrcpt;
+	return s->rcpt;
+}
 
 struct out {                     /* one downstream SMTP session */
 	TAILQ_ENTRY(out) link;
@@ -126,6 +149,8 @@ struct out {                     /* one downstream SMTP session */
 	struct dp_tls *tls;
 	enum tls_st tst;
 	struct sess *owner;
+	struct mxg_ip dst;       /* the downstream, or a policy's reroute */
+	uint16_t dport;
 	bool in_idle, ready, begun, dead, quitting;
 	mxg_tstamp t_open, t_idle;
 	uint32_t msgs;
@@ -153,6 +178,7 @@ struct dp_smtp_worker {
 	unsigned depth;          /* entry points in progress */
 	mxg_tstamp now;
 	struct rc_ent *rcache;
+	uint64_t hold_bytes;     /* sess.hold capacity of all sessions */
 	struct dp_smtp_stats st;
 };
 
@@ -228,10 +254,33 @@ void dp_smtp_msg_answer_eod(struct sess *s, int code, const char *enh, const cha
 /* Remembers a downstream refusal of |addr| (recipient_cache_ttl). */
 void dp_smtp_rc_put(struct dp_smtp_worker *sw, const char *addr, const struct smtp_reply *r);
 
+/* True if |addr|'s domain is one of [smtp] local_domains. */
+bool dp_smtp_domain_local(const char *addr);
+/* Drops the downstream transaction of the message in flight (no delivery;
+ * closes that downstream session when content was under way). */
+void dp_smtp_msg_release_ds(struct sess *s);
+
+/* dp_smtp_pol.c: the policy's part (see there). */
+void dp_smtp_pol_begin(struct sess *s);            /* DATA: snapshot, id */
+int dp_smtp_pol_hold(struct sess *s, const uint8_t *p, size_t n);
+/* End of data, scanned: true if the policy took the message over (its
+ * answer follows from there), false for the fast path (deliver as
+ * streamed). */
+bool dp_smtp_pol_eod(struct sess *s, const struct dp_scan_result *sr);
+/* A delivery finished with the downstream's 250: true if it was a job
+ * (the next job runs), false if the caller answers the client. */
+bool dp_smtp_pol_delivered(struct sess *s, const char *reply);
+/* The client gets its final answer for the message: the tracking record. */
+void dp_smtp_pol_final(struct sess *s, int code, const char *enh, const char *text);
+void dp_smtp_pol_timer(struct sess *s);
+void dp_smtp_pol_clear(struct sess *s);
+
 /* dp_smtp_ds.c: the downstream session pool. */
-/* An idle pooled session, an unowned one still starting or finishing, or a
- * new one (NULL: pool full, no route, no memory). */
-struct out *dp_smtp_out_get(struct dp_smtp_worker *sw);
+/* An idle pooled session to |dst|:|dport| (NULL: the configured
+ * downstream), an unowned one still starting or finishing, or a new one
+ * (NULL: pool full, no route, no memory). */
+struct out *dp_smtp_out_get(struct dp_smtp_worker *sw, const struct mxg_ip *dst,
+			    uint16_t dport);
 /* Sends the owner's envelope (the session is READY). 0 or MXG_E_*. */
 int dp_smtp_out_begin(struct out *o);
 /* Moves the owner's content downstream, ends it when due, resumes the

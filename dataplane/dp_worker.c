@@ -203,6 +203,8 @@ unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now)
 	if (unlikely(!rte_ring_empty(w->neigh_ring)))
 		neigh_drain(w, now);
 	dp_filter_drain(w, now); /* sender filter changes (dp_filter.c) */
+	if (w->smtp) /* policy snapshots, quarantine answers (dp_ctl.c) */
+		dp_ctl_poll(w, dp_smtp_pol_ack, now);
 
 	for (unsigned i = 0; i < w->nifq; i++) {
 		struct dp_ifq *q = &w->ifq[i];
@@ -389,12 +391,15 @@ int dp_workers_init(struct dp_ctx *ctx)
 		if (tcp_init(ctx, w))
 			return MXG_E_NOMEM;
 	}
-	return dp_filter_init(ctx); /* sender filter tables, XDP map pins (dp_filter.c) */
+	if (dp_filter_init(ctx)) /* sender filter tables, XDP map pins (dp_filter.c) */
+		return MXG_E_INVAL;
+	return dp_ctl_start(ctx); /* control channel (dp_ctl.c) */
 }
 
 void dp_workers_fini(struct dp_ctx *ctx)
 {
 	if (!ctx->worker) {
+		dp_ctl_stop();
 		dp_scan_fini();
 		return;
 	}
@@ -417,6 +422,7 @@ void dp_workers_fini(struct dp_ctx *ctx)
 		rte_ring_free(w->neigh_ring);
 		w->neigh_ring = NULL;
 	}
+	dp_ctl_stop(); /* control channel: after the sessions let go of snapshots */
 	dp_smtp_fini(); /* SMTP proxy: lists and TLS contexts */
 	dp_scan_fini();
 	rte_free(ctx->worker);

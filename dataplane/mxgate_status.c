@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	};
 	const char *prefix = "mxgate";
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	json_t *ports, *stats, *workers, *tcp, *v;
+	json_t *ports, *stats, *workers, *tcp, *ctl, *v;
 	char hello[1024];
 	const char *k;
 	bool raw = false;
@@ -105,14 +105,15 @@ int main(int argc, char **argv)
 	stats = ask(fd, "/mxgate/stats");
 	workers = ask(fd, "/mxgate/workers");
 	tcp = ask(fd, "/mxgate/tcp");
+	ctl = ask(fd, "/mxgate/control"); /* NULL from a dataplane without it */
 	close(fd);
 	if (!ports || !stats || !workers || !tcp) {
 		fprintf(stderr, "mxgate-status: unexpected reply from the dataplane\n");
 		return 1;
 	}
 	if (raw) {
-		json_t *all = json_pack("{sOsOsOsO}", "ports", ports, "stats", stats, "workers",
-					workers, "tcp", tcp);
+		json_t *all = json_pack("{sOsOsOsOsO*}", "ports", ports, "stats", stats, "workers",
+					workers, "tcp", tcp, "control", ctl);
 
 		json_dumpf(all, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		printf("\n");
@@ -137,7 +138,21 @@ int main(int argc, char **argv)
 			if (json_integer_value(v))
 				printf("  %s %" JSON_INTEGER_FORMAT, k, json_integer_value(v));
 		printf("\n");
+		if (ctl && json_integer_value(json_object_get(ctl, "enabled"))) {
+			printf("control  %s  policy version %" JSON_INTEGER_FORMAT,
+			       json_integer_value(json_object_get(ctl, "connected")) ? "connected"
+										 : "DISCONNECTED",
+			       json_integer_value(json_object_get(ctl, "policy_version")));
+			json_object_foreach(ctl, k, v)
+				if (json_is_integer(v) && json_integer_value(v) && strcmp(k, "enabled") &&
+				    strcmp(k, "connected") && strcmp(k, "policy_version"))
+					printf("  %s %" JSON_INTEGER_FORMAT, k, json_integer_value(v));
+			printf("\n");
+		} else if (ctl) {
+			printf("control  none (built-in policy)\n");
+		}
 	}
+	json_decref(ctl);
 	json_decref(tcp);
 	json_decref(ports);
 	json_decref(stats);

@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_ctl.c - the control channel's service thread and its worker-side API
+ * (see dp_ctl.h for the design).
+ *
+ * THE THREAD
+ *	One loop: connect when disconnected (backoff 100 ms doubling to 2 s),
+ *	poll the socket for 2 ms, hand received frames to their owners, then
+ *	drain the workers' up-ring into frames. Writes block with a send
+ *	timeout (5 s): the thread may wait for mxgate-control, the cores never
+ *	do. A write that fails ends the connection.
+ *
+ * QUARANTINE ACKNOWLEDGEMENTS, EXACTLY ONCE
+ *	A request id is (worker index + 1) << 56 | sequence. Requests written
+ *	to the socket are remembered (in_flight) until their QUAR_ACK comes
+ *	back; when the connection breaks, each of them, and each request taken
+ *	from the ring while disconnected, gets a failure acknowledgement. Every
+ *	worker limits its own unanswered requests to ACK_RING - 1, so its ack
+ *	ring can never be full when the thread writes to it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <rte_ring.h>
+#include <rte_telemetry.h>
+
+#include "dp.h"
+#include "dp_ctl.h"
+#include "mxg_chan.h"
+#include "mxg_err.h"
+#include "mxg_log.h"
+#include "pol.h"
+
+#define COMP "ctl"
+#define UP_RING 16384
+#define ACK_RING 4096
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define SEND_TIMEOUT_S 5
+
+struct up_msg {
+	enum mxg_chan_type type;
+	unsigned worker;
+	uint64_t req;            /* QUAR */
+	size_t len;
+	uint8_t data[];          /* frame payload */
+};
+
+struct wl {                      /* per worker; written by that worker only */
+	struct pol_snap *snap;
+	uint64_t gen;
+	uint64_t seq;
+	uint32_t unanswered;     /* quarantine requests awaiting an ack */
+};
+
+static struct {
+	struct dp_ctl_conf conf;
+	struct dp_ctx *ctx;
+	bool started;
+	pthread_t thread;
+	atomic_bool stop;
+	struct rte_ring *up;
+	struct rte_ring *ack[DP_MAX_WORKERS];
+	struct wl wl[DP_MAX_WORKERS];
+	pthread_mutex_t lock;    /* cur */
+	struct pol_snap *cur;
+	atomic_uint_fast64_t gen;
+	/* service thread only */
+	int fd;
+	struct mxg_chan_rx rx;
+	uint64_t *inflight;
+	size_t ninflight, capinflight;
+	/* counters (relaxed atomics: workers add to some) */
+	struct dp_ctl_stats st;
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+#define ADD(f, n) __atomic_fetch_add(&g.st.f, (n), __ATOMIC_RELAXED)
+
+/* ------------------------------------------------------------ config */
+
+int dp_ctl_conf_load(struct mxg_conf *mc, struct dp_ctl_conf *c, char *err, size_t errlen)
+{
+	struct mxg_conf_sec *s = mxg_conf_find(mc, "control", NULL);
+	const char *sock, *dir, *node;
+	char host[64];
+
+	memset(c, 0, sizeof(*c));
+	if (!s)
+		return 0;
+	c->enabled = true;
+	sock = mxg_conf_get(s, "channel_socket");
+	dir = mxg_conf_get(s, "state_dir");
+	node = mxg_conf_get(s, "node_name");
+	if (sock && *sock) {
+		if (sock[0] != '/' || strlen(sock) >= sizeof(c->socket))
+			return mxg_conf_err(s, "channel_socket", err, errlen,
+					    "must be an absolute path shorter than %zu bytes",
+					    sizeof(c->socket));
+		strcpy(c->socket, sock);
+	} else {
+		if (snprintf(c->socket, sizeof(c->socket), "%s/run/channel.sock",
+			     dir && *dir ? dir : "/var/lib/mxgate") >= (int)sizeof(c->socket))
+			return mxg_conf_err(s, "state_dir", err, errlen,
+					    "too long for the channel socket path");
+	}
+	if (!node || !*node) {
+		if (gethostname(host, sizeof(host)) != 0)
+			strcpy(host, "mxgate");
+		host[sizeof(host) - 1] = '\0';
+		node = host;
+	}
+	snprintf(c->node, sizeof(c->node), "%s", node);
+	return 0;
+}
+
+bool dp_ctl_enabled(void)
+{
+	return g.conf.enabled;
+}
+
+/* ------------------------------------------------------------ worker side */
+
+struct pol_snap *dp_ctl_policy(struct dp_worker *w)
+{
+	return g.wl[w->idx].snap;
+}
+
+const char *dp_ctl_node(void)
+{
+	return g.conf.node;
+}
+
+void dp_ctl_poll(struct dp_worker *w, dp_ctl_ack_fn *fn, mxg_tstamp now)
+{
+	struct wl *l = &g.wl[w->idx];
+	uint64_t gen = atomic_load_explicit(&g.gen, memory_order_acquire);
+	void *objs[32];
+	unsigned n;
+
+	if (gen != l->gen) {
+		struct pol_snap *old = l->snap;
+
+		pthread_mutex_lock(&g.lock);
+		l->snap = pol_snap_ref(g.cur);
+		l->gen = atomic_load_explicit(&g.gen, memory_order_relaxed);
+		pthread_mutex_unlock(&g.lock);
+		pol_snap_unref(old);
+	}
+	if (!g.ack[w->idx])
+		return;
+	while ((n = rte_ring_sc_dequeue_burst(g.ack[w->idx], objs, 32, NULL)) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			struct dp_ctl_ack *a = objs[i];
+
+			l->unanswered--;
+			fn(w, a, now);
+			free(a);
+		}
+	}
+}
+
+static bool up_put(struct up_msg *m)
+{
+	if (!g.up || rte_ring_mp_enqueue(g.up, m) != 0) {
+		free(m);
+		return false;
+	}
+	return true;
+}
+
+void dp_ctl_track(struct dp_worker *w, const char *json, size_t len)
+{
+	struct up_msg *m;
+
+	if (!g.started)
+		return;
+	m = malloc(sizeof(*m) + len);
+	if (!m) {
+		ADD(track_dropped, 1);
+		return;
+	}
+	m->type = MXG_CHAN_TRACK;
+	m->worker = w->idx;
+	m->req = 0;
+	m->len = len;
+	memcpy(m->data, json, len);
+	if (!up_put(m))
+		ADD(track_dropped, 1);
+}
+
+uint64_t dp_ctl_quarantine(struct dp_worker *w, const char *meta, size_t mlen,
+			   const uint8_t *msg, size_t len)
+{
+	struct wl *l = &g.wl[w->idx];
+	struct up_msg *m;
+	uint64_t req;
+
+	if (!g.started || !__atomic_load_n(&g.st.connected, __ATOMIC_RELAXED) ||
+	    l->unanswered >= ACK_RING - 1 || 12 + mlen + len > MXG_CHAN_FRAME_MAX - 1) {
+		ADD(quar_refused, 1);
+		return 0;
+	}
+	m = malloc(sizeof(*m) + 12 + mlen + len);
+	if (!m) {
+		ADD(quar_refused, 1);
+		return 0;
+	}
+	m->type = MXG_CHAN_QUAR;
+	m->worker = w->idx;
+	req = (uint64_t)(w->idx + 1) << 56 | (++l->seq & ((1ull << 56) - 1));
+	m->req = req;
+	m->len = 12 + mlen + len;
+	mxg_chan_put64(m->data, m->req);
+	mxg_chan_put32(m->data + 8, (uint32_t)mlen);
+	memcpy(m->data + 12, meta, mlen);
+	memcpy(m->data + 12 + mlen, msg, len);
+	if (!up_put(m)) {
+		ADD(quar_refused, 1);
+		return 0;
+	}
+	l->unanswered++;
+	return req; /* |m| belongs to the service thread now */
+}
+
+void dp_ctl_stats(struct dp_ctl_stats *out)
+{
+	*out = g.st; /* aligned 64-bit fields: no torn reads on x86-64/arm64 */
+}
+
+/* ------------------------------------------------------------ service thread */
+
+/* Delivers an acknowledgement to the worker encoded in |req|. */
+static void ack_to(uint64_t req, bool ok, uint64_t qid, const char *err)
+{
+	unsigned wi = (unsigned)(req >> 56) - 1;
+	struct dp_ctl_ack *a;
+
+	if (wi >= DP_MAX_WORKERS || !g.ack[wi])
+		return;
+	a = calloc(1, sizeof(*a));
+	while (!a) { /* the worker counts on exactly one answer */
+		usleep(1000);
+		a = calloc(1, sizeof(*a));
+	}
+	a->req = req;
+	a->ok = ok;
+	a->qid = qid;
+	snprintf(a->err, sizeof(a->err), "%s", err ? err : "");
+	ADD(quar_ok, ok ? 1 : 0);
+	ADD(quar_failed, ok ? 0 : 1);
+	/* Cannot be full: unanswered < ACK_RING per worker. */
+	if (rte_ring_sp_enqueue(g.ack[wi], a) != 0) {
+		MXG_ERR(COMP, "worker %u: acknowledgement ring full (a bug)", wi);
+		free(a);
+	}
+}
+
+static bool inflight_take(uint64_t req)
+{
+	for (size_t i = 0; i < g.ninflight; i++)
+		if (g.inflight[i] == req) {
+			g.inflight[i] = g.inflight[--g.ninflight];
+			return true;
+		}
+	return false;
+}
+
+static void disconnect(const char *why)
+{
+	if (g.fd < 0)
+		return;
+	MXG_WARN(COMP, "channel to mxgate-control closed: %s", why);
+	close(g.fd);
+	g.fd = -1;
+	mxg_chan_rx_free(&g.rx);
+	__atomic_store_n(&g.st.connected, false, __ATOMIC_RELAXED);
+	ADD(disconnects, 1);
+	for (size_t i = 0; i < g.ninflight; i++)
+		ack_to(g.inflight[i], false, 0, "control channel lost");
+	g.ninflight = 0;
+}
+
+static int send_frame(enum mxg_chan_type type, const void *p, size_t n)
+{
+	uint8_t hdr[MXG_CHAN_HDR_LEN];
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)p, n}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+
+	if (g.fd < 0)
+		return MXG_E_IO;
+	mxg_chan_hdr(hdr, type, n);
+	while (iov[0].iov_len + iov[1].iov_len) {
+		ssize_t w = sendmsg(g.fd, &mh, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			disconnect(w < 0 && errno == EAGAIN ? "send timeout" : strerror(errno));
+			return MXG_E_IO;
+		}
+		for (int i = 0; i < 2 && w; i++) {
+			size_t t = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + t;
+			iov[i].iov_len -= t;
+			w -= (ssize_t)t;
+		}
+		if (!iov[0].iov_len) {
+			mh.msg_iov = &iov[1];
+			mh.msg_iovlen = 1;
+		}
+	}
+	return 0;
+}
+
+static void send_json(enum mxg_chan_type type, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	json_decref(j);
+	if (s) {
+		send_frame(type, s, strlen(s));
+		free(s);
+	}
+}
+
+static int64_t running_version(void)
+{
+	int64_t v;
+
+	pthread_mutex_lock(&g.lock);
+	v = g.cur ? pol_snap_version(g.cur) : -1;
+	pthread_mutex_unlock(&g.lock);
+	return v;
+}
+
+static void on_policy(const uint8_t *p, size_t n)
+{
+	char err[512];
+	struct pol_snap *s = pol_snap_load((const char *)p, n, err, sizeof(err)), *old;
+
+	if (!s) {
+		ADD(policies_rejected, 1);
+		MXG_ERR(COMP, "policy snapshot rejected: %s", err);
+		send_json(MXG_CHAN_POLICY_ACK, json_pack("{s:I, s:b, s:s}", "version",
+							 (json_int_t)running_version(), "ok", 0,
+							 "error", err));
+		return;
+	}
+	pthread_mutex_lock(&g.lock);
+	old = g.cur;
+	g.cur = s;
+	atomic_fetch_add_explicit(&g.gen, 1, memory_order_release);
+	pthread_mutex_unlock(&g.lock);
+	pol_snap_unref(old);
+	ADD(policies_loaded, 1);
+	__atomic_store_n(&g.st.policy_version, pol_snap_version(s), __ATOMIC_RELAXED);
+	MXG_INFO(COMP, "policy version %lld: %zu rules", (long long)pol_snap_version(s),
+		 pol_snap_rules(s));
+	send_json(MXG_CHAN_POLICY_ACK, json_pack("{s:I, s:b, s:s}", "version",
+						 (json_int_t)pol_snap_version(s), "ok", 1,
+						 "error", ""));
+}
+
+static int on_frame(enum mxg_chan_type type, const uint8_t *p, size_t n, void *ud)
+{
+	(void)ud;
+	switch (type) {
+	case MXG_CHAN_POLICY:
+		on_policy(p, n);
+		return 0;
+	case MXG_CHAN_QUAR_ACK: {
+		uint64_t req;
+		char err[160];
+
+		if (n < 17)
+			return MXG_E_PROTO;
+		req = mxg_chan_get64(p);
+		if (!inflight_take(req)) {
+			MXG_WARN(COMP, "acknowledgement for unknown quarantine request %#llx",
+				 (unsigned long long)req);
+			return 0;
+		}
+		snprintf(err, sizeof(err), "%.*s", (int)(n - 17 > 159 ? 159 : n - 17),
+			 (const char *)p + 17);
+		ack_to(req, p[8] == 0, mxg_chan_get64(p + 9), err);
+		return 0;
+	}
+	default:
+		return MXG_E_PROTO; /* a dataplane-to-control type */
+	}
+}
+
+static void try_connect(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = SEND_TIMEOUT_S};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", g.conf.socket);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	g.fd = fd;
+	__atomic_store_n(&g.st.connected, true, __ATOMIC_RELAXED);
+	ADD(connects, 1);
+	MXG_NOTICE(COMP, "connected to mxgate-control at %s", g.conf.socket);
+	send_json(MXG_CHAN_HELLO, json_pack("{s:s, s:i, s:s, s:I}", "node", g.conf.node,
+					    "pid", (int)getpid(), "version", "0.1.0",
+					    "policy_version", (json_int_t)running_version()));
+}
+
+static void drain_up(void)
+{
+	void *objs[64];
+	unsigned n;
+
+	while ((n = rte_ring_sc_dequeue_burst(g.up, objs, 64, NULL)) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			struct up_msg *m = objs[i];
+
+			if (m->type == MXG_CHAN_TRACK) {
+				if (g.fd >= 0 && send_frame(m->type, m->data, m->len) == 0)
+					ADD(track_sent, 1);
+				else
+					ADD(track_dropped, 1);
+			} else if (g.fd >= 0 && send_frame(m->type, m->data, m->len) == 0) {
+				if (g.ninflight == g.capinflight) {
+					size_t cap = g.capinflight ? g.capinflight * 2 : 256;
+					uint64_t *p = realloc(g.inflight, cap * sizeof(*p));
+
+					if (!p) { /* answer now rather than lose track */
+						ack_to(m->req, false, 0, "out of memory");
+						free(m);
+						continue;
+					}
+					g.inflight = p;
+					g.capinflight = cap;
+				}
+				g.inflight[g.ninflight++] = m->req;
+				ADD(quar_sent, 1);
+			} else {
+				ack_to(m->req, false, 0, "control channel down");
+			}
+			free(m);
+		}
+	}
+}
+
+static void *service_main(void *arg)
+{
+	unsigned backoff = BACKOFF_MIN_MS;
+	uint64_t next_try = 0, now_ms;
+	uint8_t buf[65536];
+
+	(void)arg;
+	while (!atomic_load(&g.stop)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		if (g.fd < 0 && now_ms >= next_try) {
+			try_connect();
+			if (g.fd < 0) {
+				next_try = now_ms + backoff;
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			} else {
+				backoff = BACKOFF_MIN_MS;
+			}
+		}
+		if (g.fd >= 0) {
+			struct pollfd pfd = {.fd = g.fd, .events = POLLIN};
+
+			if (poll(&pfd, 1, 2) > 0) {
+				ssize_t r = recv(g.fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+				if (r == 0) {
+					disconnect("closed by mxgate-control");
+				} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+					disconnect(strerror(errno));
+				} else if (r > 0) {
+					int rc = mxg_chan_rx_feed(&g.rx, buf, (size_t)r, on_frame, NULL);
+
+					if (rc) {
+						ADD(protocol_errors, 1);
+						disconnect(rc == MXG_E_NOMEM ? "out of memory"
+									     : "protocol error");
+					}
+				}
+			}
+		} else {
+			usleep(2000);
+		}
+		drain_up();
+	}
+	disconnect("stopping");
+	drain_up(); /* fails what is left */
+	return NULL;
+}
+
+/* ------------------------------------------------------------ telemetry */
+
+static int cmd_control(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dp_ctl_stats s;
+
+	(void)cmd;
+	(void)params;
+	dp_ctl_stats(&s);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "enabled", g.conf.enabled);
+	rte_tel_data_add_dict_int(d, "connected", s.connected);
+	rte_tel_data_add_dict_string(d, "socket", g.conf.socket);
+	rte_tel_data_add_dict_int(d, "policy_version", (int)s.policy_version);
+#define U(f) rte_tel_data_add_dict_u64(d, #f, s.f)
+	U(connects); U(disconnects); U(protocol_errors); U(policies_loaded);
+	U(policies_rejected); U(track_sent); U(track_dropped); U(quar_sent); U(quar_ok);
+	U(quar_failed); U(quar_refused);
+#undef U
+	return 0;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+int dp_ctl_start(struct dp_ctx *ctx)
+{
+	char name[32];
+	struct pol_snap *b;
+
+	g.ctx = ctx;
+	g.conf = ctx->conf.ctl;
+	g.st.policy_version = -1;
+	rte_telemetry_register_cmd("/mxgate/control", cmd_control,
+				   "Control channel state and counters. No parameters");
+	if (!g.conf.enabled) {
+		/* No control plane: the built-in policy, for good. */
+		b = pol_snap_builtin();
+		if (!b)
+			return MXG_E_NOMEM;
+		g.cur = b;
+		g.st.policy_version = 0;
+		atomic_fetch_add(&g.gen, 1);
+		return 0;
+	}
+	g.up = rte_ring_create("mxg_ctl_up", UP_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	if (!g.up)
+		return MXG_E_NOMEM;
+	for (unsigned i = 0; i < ctx->nworkers; i++) {
+		snprintf(name, sizeof(name), "mxg_ctl_ack%u", i);
+		g.ack[i] = rte_ring_create(name, ACK_RING, SOCKET_ID_ANY,
+					   RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!g.ack[i])
+			return MXG_E_NOMEM;
+	}
+	if (pthread_create(&g.thread, NULL, service_main, NULL) != 0)
+		return MXG_E_IO;
+	pthread_setname_np(g.thread, "mxg-ctl");
+	g.started = true;
+	MXG_INFO(COMP, "control channel: %s (node %s)", g.conf.socket, g.conf.node);
+	return 0;
+}
+
+void dp_ctl_stop(void)
+{
+	void *o;
+
+	if (g.started) {
+		atomic_store(&g.stop, true);
+		pthread_join(g.thread, NULL);
+		g.started = false;
+	}
+	for (unsigned i = 0; i < DP_MAX_WORKERS; i++) {
+		if (g.ack[i]) {
+			while (rte_ring_sc_dequeue(g.ack[i], &o) == 0)
+				free(o);
+			rte_ring_free(g.ack[i]);
+			g.ack[i] = NULL;
+		}
+		pol_snap_unref(g.wl[i].snap);
+		g.wl[i].snap = NULL;
+	}
+	if (g.up) {
+		while (rte_ring_sc_dequeue(g.up, &o) == 0)
+			free(o);
+		rte_ring_free(g.up);
+		g.up = NULL;
+	}
+	pol_snap_unref(g.cur);
+	g.cur = NULL;
+	free(g.inflight);
+	g.inflight = NULL;
+	g.ninflight = g.capinflight = 0;
+}

@@ -154,10 +154,15 @@ mxgate is running. The gateway answers on $gw4 and $gw6 through $tap
     ping $gw6
     swaks --server $gw4 --from you@example.org --to postmaster@example.test
     ls $mail_dir                    # what the demo downstream received
+    swaks --server $gw4 --from you@example.org --to postmaster@example.test \\
+          --attach-type application/octet-stream --attach - <<< \\
+          'X5O!P%@AP[4\\PZX54(P^)7CC)7}\$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!\$H+H*'
+    $build/control/mxgatectl --config $conf quarantine list
 
-The client's 250 comes only after the downstream accepted the message.
-Control plane API: https://127.0.0.1:8445 (token in /var/lib/mxgate/admin.token),
-e.g. $build/control/mxgatectl --config $conf status
+The client's 250 comes only after the downstream accepted the message or
+the quarantine committed it. Control plane API: https://127.0.0.1:8445
+(token in /var/lib/mxgate/admin.token), e.g.
+$build/control/mxgatectl --config $conf status
 
 Counters (DPDK telemetry, /var/run/dpdk/$prefix/dpdk_telemetry.v2):
 

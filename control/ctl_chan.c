@@ -816,14 +816,21 @@ static int on_track(struct conn *k, const uint8_t *p, size_t len)
 	struct trec *r;
 	size_t rows;
 
+	/* The framing is intact: a record we cannot take is dropped and
+	 * counted, never a reason to cut the channel (in-flight quarantines
+	 * of every worker would fail with it). */
 	if (len > TRACK_FRAME_MAX) {
-		conn_fail(k, "TRACK: %zu bytes, more than %u", len, TRACK_FRAME_MAX);
-		return MXG_E_PROTO;
+		MXG_WARN(COMP, "dataplane #%u %s: TRACK of %zu bytes, more than %u: dropped",
+			 k->id, k->node, len, TRACK_FRAME_MAX);
+		track_drop(k);
+		return 0;
 	}
 	if (!(j = parse(p, len, &e)) || !check_track(j, &e)) {
-		conn_fail(k, "TRACK: %s: %s", e.field, e.what);
+		MXG_WARN(COMP, "dataplane #%u %s: TRACK: %s: %s: dropped", k->id, k->node,
+			 e.field, e.what);
 		json_decref(j);
-		return MXG_E_PROTO;
+		track_drop(k);
+		return 0;
 	}
 	k->track_rx++;
 	ch->t_records++;

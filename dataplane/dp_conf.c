@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dp.h"
+#include "mxg_chan.h"
 #include "mxg_err.h"
 #include "mxg_log.h"
 
@@ -223,6 +224,15 @@ int dp_conf_load(const char *path, struct dp_conf *c, char *err, size_t errlen)
 	if ((rc = dp_filter_conf_load(mc, &c->filter, err, errlen)) || /* [filter]: dp_filter.c */
 	    (rc = dp_ctl_conf_load(mc, &c->ctl, err, errlen)))        /* [control]: dp_ctl.c */
 		goto out;
+	/* A quarantined message travels in one control-channel frame. */
+	if (c->ctl.enabled && c->smtp.enabled &&
+	    c->smtp.msg_size_max > MXG_CHAN_FRAME_MAX - (1u << 20)) {
+		snprintf(err, errlen, "%s: [smtp] max_message_size: at most %u bytes with a "
+			 "[control] section (quarantined messages travel in one control-channel "
+			 "frame)", path, MXG_CHAN_FRAME_MAX - (1u << 20));
+		rc = MXG_E_INVAL;
+		goto out;
+	}
 	/* Sections owned by other processes ([control], ...) are theirs to
 	 * check. */
 	rc = mxg_conf_check_unused(mc, (const char *const[]){"", "dataplane", "port", "smtp",

@@ -274,6 +274,24 @@ static bool inflight_take(uint64_t req)
 	return false;
 }
 
+/* Room for one more request in flight (grown before the request is sent,
+ * so a request the control may commit is never answered as failed). */
+static bool inflight_room(void)
+{
+	size_t cap;
+	uint64_t *p;
+
+	if (g.ninflight < g.capinflight)
+		return true;
+	cap = g.capinflight ? g.capinflight * 2 : 256;
+	p = realloc(g.inflight, cap * sizeof(*p));
+	if (!p)
+		return false;
+	g.inflight = p;
+	g.capinflight = cap;
+	return true;
+}
+
 static void disconnect(const char *why)
 {
 	if (g.fd < 0)
@@ -281,7 +299,8 @@ static void disconnect(const char *why)
 	MXG_WARN(COMP, "channel to mxgate-control closed: %s", why);
 	close(g.fd);
 	g.fd = -1;
-	mxg_chan_rx_free(&g.rx);
+	/* g.rx is left alone: this may run inside mxg_chan_rx_feed (a reply
+	 * that could not be sent); try_connect starts the next one afresh. */
 	__atomic_store_n(&g.st.connected, false, __ATOMIC_RELAXED);
 	ADD(disconnects, 1);
 	for (size_t i = 0; i < g.ninflight; i++)
@@ -349,10 +368,13 @@ static void on_policy(const uint8_t *p, size_t n)
 	struct pol_snap *s = pol_snap_load((const char *)p, n, err, sizeof(err)), *old;
 
 	if (!s) {
+		json_t *doc = json_loadb((const char *)p, n, 0, NULL);
+		json_int_t v = json_integer_value(json_object_get(doc, "version"));
+
+		json_decref(doc);
 		ADD(policies_rejected, 1);
-		MXG_ERR(COMP, "policy snapshot rejected: %s", err);
-		send_json(MXG_CHAN_POLICY_ACK, json_pack("{s:I, s:b, s:s}", "version",
-							 (json_int_t)running_version(), "ok", 0,
+		MXG_ERR(COMP, "policy snapshot version %lld rejected: %s", (long long)v, err);
+		send_json(MXG_CHAN_POLICY_ACK, json_pack("{s:I, s:b, s:s}", "version", v, "ok", 0,
 							 "error", err));
 		return;
 	}
@@ -377,7 +399,7 @@ static int on_frame(enum mxg_chan_type type, const uint8_t *p, size_t n, void *u
 	switch (type) {
 	case MXG_CHAN_POLICY:
 		on_policy(p, n);
-		return 0;
+		return g.fd < 0 ? MXG_E_IO : 0; /* the acknowledgement failed */
 	case MXG_CHAN_QUAR_ACK: {
 		uint64_t req;
 		char err[160];
@@ -409,11 +431,14 @@ static void try_connect(void)
 	if (fd < 0)
 		return;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", g.conf.socket);
+	/* Before connect: on a Unix socket it bounds connect() too (a hung
+	 * mxgate-control with a full backlog). */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		close(fd);
 		return;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	mxg_chan_rx_free(&g.rx); /* what the previous connection left */
 	g.fd = fd;
 	__atomic_store_n(&g.st.connected, true, __ATOMIC_RELAXED);
 	ADD(connects, 1);
@@ -437,19 +462,9 @@ static void drain_up(void)
 					ADD(track_sent, 1);
 				else
 					ADD(track_dropped, 1);
+			} else if (g.fd >= 0 && !inflight_room()) {
+				ack_to(m->req, false, 0, "out of memory"); /* before it is sent */
 			} else if (g.fd >= 0 && send_frame(m->type, m->data, m->len) == 0) {
-				if (g.ninflight == g.capinflight) {
-					size_t cap = g.capinflight ? g.capinflight * 2 : 256;
-					uint64_t *p = realloc(g.inflight, cap * sizeof(*p));
-
-					if (!p) { /* answer now rather than lose track */
-						ack_to(m->req, false, 0, "out of memory");
-						free(m);
-						continue;
-					}
-					g.inflight = p;
-					g.capinflight = cap;
-				}
 				g.inflight[g.ninflight++] = m->req;
 				ADD(quar_sent, 1);
 			} else {
@@ -494,8 +509,8 @@ static void *service_main(void *arg)
 				} else if (r > 0) {
 					int rc = mxg_chan_rx_feed(&g.rx, buf, (size_t)r, on_frame, NULL);
 
-					if (rc) {
-						ADD(protocol_errors, 1);
+					if (rc && g.fd >= 0) { /* else: already closed */
+						ADD(protocol_errors, rc == MXG_E_PROTO);
 						disconnect(rc == MXG_E_NOMEM ? "out of memory"
 									     : "protocol error");
 					}
@@ -508,6 +523,7 @@ static void *service_main(void *arg)
 	}
 	disconnect("stopping");
 	drain_up(); /* fails what is left */
+	mxg_chan_rx_free(&g.rx);
 	return NULL;
 }
 

@@ -330,10 +330,10 @@ static int msg_start(struct sess *s)
 
 	s->msg = true;
 	s->failed = s->replied = s->eod = s->ds_ready = s->ds_end_sent = s->retried = false;
+	dp_smtp_pol_begin(s); /* the message's id and policy version, first */
 	s->rres = calloc(s->nrcpt ? s->nrcpt : 1, sizeof(*s->rres));
 	if (!s->rres)
 		return MXG_E_NOMEM;
-	dp_smtp_pol_begin(s);
 	if (!s->snap)
 		return MXG_E_AGAIN;
 	/* Released mail (reprocessing port) is scanned again: the policy then
@@ -1115,6 +1115,7 @@ void dp_smtp_worker_stop(struct dp_worker *w)
 	while ((s = TAILQ_FIRST(&sw->sessions))) {
 		TAILQ_REMOVE(&sw->sessions, s, link);
 		dp_scan_abort(s->scan);
+		dp_smtp_pol_clear(s); /* held message, decisions, snapshot reference */
 		env_reset(s);
 		free(s->rcpt);
 		free(s->rres);

@@ -332,6 +332,8 @@ static void k_data_ready(struct smtp_cli *c, void *ud)
 	if (!s)
 		return;
 	sess_env(s, &n);
+	if (s->env_rcpt)
+		n = s->env_required; /* a policy job: its bccs may be refused */
 	for (size_t i = 0; i < n; i++)
 		ok += s->rres[i] >= 200 && s->rres[i] < 300;
 	if (ok < n) {
@@ -396,7 +398,9 @@ static void k_msg_done(struct smtp_cli *c, const struct smtp_cli_result *r, void
 	}
 	snprintf(text, sizeof(text), "%.*s", (int)(f->text_len > 200 ? 200 : f->text_len),
 		 f->text ? f->text : "");
-	if (r->delivered && s->ds_end_sent && r->rcpt_ok == (sess_env(s, &nenv), nenv)) {
+	sess_env(s, &nenv);
+	if (r->delivered && s->ds_end_sent &&
+	    (s->env_rcpt ? r->rcpt_ok >= s->env_required : r->rcpt_ok == nenv)) {
 		char t[256];
 
 		snprintf(t, sizeof(t), "Ok: delivered: %.200s", text);
@@ -407,8 +411,13 @@ static void k_msg_done(struct smtp_cli *c, const struct smtp_cli_result *r, void
 			dp_smtp_msg_answer_eod(s, 250, "2.0.0", t);
 		return;
 	}
-	if (r->fail == SMTP_CLI_FAIL_REPLY && f->code >= 500)
+	if (dp_smtp_pol_job_failed(s, text))
+		return; /* a bcc-only job: counted, the message goes on */
+	if (r->fail == SMTP_CLI_FAIL_REPLY && f->code >= 500 && !s->env_rcpt)
 		dp_smtp_msg_fail(s, f->code, f->enh[0] ? f->enh : "5.0.0", "downstream: %s", text);
+	else if (r->fail == SMTP_CLI_FAIL_REPLY && f->code >= 500)
+		/* a policy job after others succeeded: never a bounce for all */
+		dp_smtp_msg_fail(s, 451, "4.3.0", "downstream: %s", text);
 	else if (r->fail == SMTP_CLI_FAIL_REPLY && f->code >= 400)
 		dp_smtp_msg_fail(s, 451, f->enh[0] ? f->enh : "4.3.0", "downstream: %s", text);
 	else if (r->fail == SMTP_CLI_FAIL_TIMEOUT)

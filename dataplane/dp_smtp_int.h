@@ -40,7 +40,8 @@
 	X(tls_handshakes) X(tls_failures) X(tls_injections) X(smuggling_rejected)      \
 	X(downstream_connects) X(downstream_reused) X(downstream_errors)               \
 	X(downstream_tls) X(bytes_in) X(input_pauses) X(policy_evaluations)          \
-	X(policy_jobs) X(quarantined) X(quarantine_failed) X(hold_refused)
+	X(policy_jobs) X(quarantined) X(quarantine_failed) X(hold_refused)            \
+	X(track_failed) X(bcc_failed)
 
 struct dp_smtp_stats {
 #define F(n) uint64_t n;
@@ -123,6 +124,8 @@ struct sess {                    /* one inbound SMTP session */
 	struct dp_smtp_pol *pol; /* decisions, jobs; NULL until end of data */
 	struct smtp_rcpt *env_rcpt; /* envelope of a delivery job (NULL: rcpt) */
 	size_t env_nrcpt;
+	size_t env_required;     /* of which the first ones must be accepted
+	                          * (the rest are the policy's bccs) */
 	uint64_t env_size;       /* SIZE of a delivery job (0: the client's) */
 	char uuid[33];           /* the message's id in tracking */
 	mxg_tstamp t_data;
@@ -270,6 +273,9 @@ bool dp_smtp_pol_eod(struct sess *s, const struct dp_scan_result *sr);
 /* A delivery finished with the downstream's 250: true if it was a job
  * (the next job runs), false if the caller answers the client. */
 bool dp_smtp_pol_delivered(struct sess *s, const char *reply);
+/* A delivery job failed downstream: true if it was a bcc-only job (counted
+ * and skipped: a refused bcc never fails the message), false otherwise. */
+bool dp_smtp_pol_job_failed(struct sess *s, const char *why);
 /* The client gets its final answer for the message: the tracking record. */
 void dp_smtp_pol_final(struct sess *s, int code, const char *enh, const char *text);
 void dp_smtp_pol_timer(struct sess *s);

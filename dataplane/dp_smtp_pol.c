@@ -64,6 +64,7 @@ enum job_kind { J_QUAR, J_DELIVER };
 
 struct job {
 	enum job_kind kind;
+	bool bcc_only;                /* a delete/quarantine group's bccs */
 	size_t first;                 /* representative recipient */
 	size_t *ri;                   /* recipients (indexes into s->rcpt) */
 	size_t n;
@@ -89,6 +90,42 @@ struct dp_smtp_pol {
 };
 
 /* ------------------------------------------------------------ helpers */
+
+/* Copies |in| into |out| (cap bytes) as valid UTF-8: every byte that does
+ * not start a complete, well-formed sequence becomes '?', and the copy is
+ * never cut inside a character. JSON (jansson) refuses anything else, and
+ * a Latin-1 Subject or an 8-bit HELO must not cost a record. */
+static const char *u8(const char *in, char *out, size_t cap)
+{
+	const uint8_t *s = (const uint8_t *)(in ? in : "");
+	size_t o = 0;
+
+	while (*s && o + 1 < cap) {
+		size_t n = *s < 0x80 ? 1 : (*s & 0xe0) == 0xc0 && *s >= 0xc2 ? 2 :
+			   (*s & 0xf0) == 0xe0 ? 3 : (*s & 0xf8) == 0xf0 && *s <= 0xf4 ? 4 : 0;
+		size_t k;
+
+		for (k = 1; n && k < n; k++)
+			if ((s[k] & 0xc0) != 0x80)
+				n = 0;
+		if (n == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0)))
+			n = 0; /* overlong, surrogate */
+		if (n == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90)))
+			n = 0; /* overlong, beyond U+10FFFF */
+		if (!n) {
+			out[o++] = '?';
+			s++;
+			continue;
+		}
+		if (o + n >= cap)
+			break;
+		memcpy(out + o, s, n);
+		o += n;
+		s += n;
+	}
+	out[o] = '\0';
+	return out;
+}
 
 /* The first header field |name| of the message's header block, unfolded
  * (raw: encoded words are left as they are). "" when absent. */
@@ -213,9 +250,11 @@ void dp_smtp_pol_clear(struct sess *s)
 
 int dp_smtp_pol_hold(struct sess *s, const uint8_t *p, size_t n)
 {
-	size_t before = s->hold.cap;
+	size_t before = s->hold.cap, cap = before ? before : 4096;
 
-	if (s->sw->hold_bytes + n > s->sw->c->hold_memory_max)
+	while (cap < s->hold.len + n) /* what buf_add will grow to */
+		cap *= 2;
+	if (s->sw->hold_bytes - before + cap > s->sw->c->hold_memory_max)
 		return MXG_E_RANGE;
 	if (buf_add(&s->hold, p, n))
 		return MXG_E_NOMEM;
@@ -230,25 +269,32 @@ static void track(struct sess *s, int code, const char *enh, const char *text)
 	struct dp_smtp_pol *p = s->pol;
 	const struct smtp_peer *pe = smtp_srv_peer(s->srv);
 	const struct mxg_ip *ip = pe->addr.family ? &pe->addr : &s->caddr;
-	char ipb[64], subj[512], mid[256], reply[320];
+	char ipb[64], raw[512], subj[512], mid[256], reply[320], helo[256], from[512], rb[512];
 	json_t *j, *rc, *nt;
 	char *out;
 
-	if (!dp_ctl_enabled())
+	if (!dp_ctl_enabled() || !s->uuid[0])
 		return;
-	snprintf(reply, sizeof(reply), "%d %s%s%s", code, enh ? enh : "", enh && *enh ? " " : "",
+	snprintf(raw, sizeof(raw), "%d %s%s%s", code, enh ? enh : "", enh && *enh ? " " : "",
 		 text ? text : "");
-	hdr_get(s->hold.p, s->hold.len, "Subject", subj, sizeof(subj));
-	hdr_get(s->hold.p, s->hold.len, "Message-ID", mid, sizeof(mid));
-	j = json_pack("{s:s, s:f, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b}",
+	u8(raw, reply, sizeof(reply));
+	hdr_get(s->hold.p, s->hold.len, "Subject", raw, sizeof(raw));
+	u8(raw, subj, sizeof(subj));
+	hdr_get(s->hold.p, s->hold.len, "Message-ID", raw, sizeof(raw));
+	u8(raw, mid, sizeof(mid));
+	j = json_pack("{s:s, s:f, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:b}",
 		      "uuid", s->uuid, "ts", wall_seconds(),
 		      "node", dp_ctl_node(), "client_ip", mxg_ip_str(ip, ipb, sizeof(ipb)),
-		      "helo", pe->helo, "sender", s->from ? s->from : "", "subject", subj,
+		      "helo", u8(pe->helo, helo, sizeof(helo)),
+		      "sender", u8(s->from, from, sizeof(from)), "subject", subj,
 		      "message_id", mid, "size", (json_int_t)s->hold.len,
-		      "policy_version", (json_int_t)(s->snap ? pol_snap_version(s->snap) : -1),
+		      "policy_version", s->snap ? json_integer(pol_snap_version(s->snap))
+						: json_null(),
 		      "reprocess", s->reprocess);
-	if (!j)
+	if (!j) {
+		s->sw->st.track_failed++;
 		return;
+	}
 	json_object_set_new(j, "verdicts", p && p->verdicts ? json_incref(p->verdicts) : json_object());
 	json_object_set_new(j, "timings", json_pack("{s:f}", "total_ms",
 						    (double)(s->sw->now - s->t_data) / 1e6));
@@ -263,7 +309,7 @@ static void track(struct sess *s, int code, const char *enh, const char *text)
 
 		for (unsigned k = 0; d && k < d->nmatched; k++)
 			json_array_append_new(m, json_integer(d->matched[k]));
-		e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "rcpt", s->rcpt[i].addr,
+		e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "rcpt", u8(s->rcpt[i].addr, rb, sizeof(rb)),
 			      "direction", d && d->outbound ? "outbound" : "inbound",
 			      "action", action, "verdict", p ? p->verdict : "unscanned",
 			      "downstream_reply", r && r->reply[0] && code < 400 ? r->reply : reply,
@@ -283,7 +329,7 @@ static void track(struct sess *s, int code, const char *enh, const char *text)
 			json_array_append_new(nt, json_pack("{s:s, s:s, s:I, s:s, s:[s]}",
 				"to", to[d->notify[k].to], "template", d->notify[k].tmpl,
 				"rule_id", (json_int_t)d->notify[k].rule_id, "rule_name", d->rule_name,
-				"recipients", s->rcpt[i].addr));
+				"recipients", rb));
 		}
 	}
 	json_object_set_new(j, "recipients", rc);
@@ -311,23 +357,26 @@ static int quar_meta(struct sess *s, const struct job *jb, char **out)
 	const struct pol_decision *d = &s->pol->dec[jb->first];
 	const struct smtp_peer *pe = smtp_srv_peer(s->srv);
 	const struct mxg_ip *ip = pe->addr.family ? &pe->addr : &s->caddr;
-	char ipb[64], subj[512], mid[256];
+	char ipb[64], raw[512], subj[512], mid[256], helo[256], from[512], rb[512];
 	json_t *j, *r = json_array();
 
 	for (size_t k = 0; k < jb->n; k++)
-		json_array_append_new(r, json_string(s->rcpt[jb->ri[k]].addr));
-	hdr_get(s->hold.p, s->hold.len, "Subject", subj, sizeof(subj));
-	hdr_get(s->hold.p, s->hold.len, "Message-ID", mid, sizeof(mid));
+		json_array_append_new(r, json_string(u8(s->rcpt[jb->ri[k]].addr, rb, sizeof(rb))));
+	hdr_get(s->hold.p, s->hold.len, "Subject", raw, sizeof(raw));
+	u8(raw, subj, sizeof(subj));
+	hdr_get(s->hold.p, s->hold.len, "Message-ID", raw, sizeof(raw));
+	u8(raw, mid, sizeof(mid));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:s, s:I, s:s, s:I, s:s, s:s}",
 		      "uuid", s->uuid, "client_ip", mxg_ip_str(ip, ipb, sizeof(ipb)),
-		      "helo", pe->helo, "sender", s->from ? s->from : "", "recipients", r,
+		      "helo", u8(pe->helo, helo, sizeof(helo)), "sender", u8(s->from, from, sizeof(from)),
+		      "recipients", r,
 		      "subject", subj, "message_id", mid, "size", (json_int_t)s->hold.len,
 		      "reason", s->pol->reason[0] ? s->pol->reason : s->pol->verdict, "rule_id", (json_int_t)d->rule_id,
 		      "rule_name", d->rule_name ? d->rule_name : "",
 		      "policy_version", (json_int_t)pol_snap_version(s->snap),
 		      "area", d->area && *d->area ? d->area : "default", "node", dp_ctl_node());
 	if (!j)
-		return MXG_E_NOMEM;
+		return MXG_E_NOMEM; /* every string is valid UTF-8: only memory */
 	*out = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return *out ? 0 : MXG_E_NOMEM;
@@ -420,12 +469,13 @@ static int job_deliver_prepare(struct sess *s, struct job *jb)
 	free(s->env_rcpt);
 	s->env_rcpt = env;
 	s->env_nrcpt = n;
+	s->env_required = jb->n;
 	free(s->rres);
 	s->rres = calloc(n, sizeof(*s->rres));
 	if (!s->rres)
 		return MXG_E_NOMEM;
 	buf_free(&s->pend);
-	if (pol_decision_modifies(d)) {
+	if (pol_decision_modifies(d) && !jb->bcc_only) {
 		const char *paths[64];
 		struct mime_rw_header hdr[POL_MAX_MODS];
 		struct mime_rw rw = {.tags = d->tag, .ntags = d->ntag, .hdr = hdr, .nhdr = d->nhdr,
@@ -532,6 +582,19 @@ static void job_next(struct sess *s)
 	dp_smtp_msg_answer_eod(s, 250, "2.0.0", t);
 }
 
+bool dp_smtp_pol_job_failed(struct sess *s, const char *why)
+{
+	struct dp_smtp_pol *p = s->pol;
+
+	if (!p || !p->jobs_mode || p->cur >= p->njobs || !p->jobs[p->cur].bcc_only)
+		return false;
+	MXG_WARN(COMP, "message %s: bcc copy not delivered: %s", s->uuid, why);
+	s->sw->st.bcc_failed++;
+	p->cur++;
+	job_next(s);
+	return true;
+}
+
 bool dp_smtp_pol_delivered(struct sess *s, const char *reply)
 {
 	struct dp_smtp_pol *p = s->pol;
@@ -560,36 +623,44 @@ static const char *fate_action(enum pol_fate f)
 	}
 }
 
+/* Groups the recipients by identical decisions into jobs: quarantine
+ * groups first (durable before anything is delivered), then deliveries,
+ * then the bcc copies of quarantine and delete groups (a refused bcc never
+ * fails the message). Delete groups cost nothing else. */
 static int jobs_build(struct sess *s)
 {
 	struct dp_smtp_pol *p = s->pol;
-	bool *done = calloc(s->nrcpt, sizeof(*done));
+	bool *done = calloc(s->nrcpt ? s->nrcpt : 1, sizeof(*done));
+	size_t *bcc_of = calloc(s->nrcpt ? s->nrcpt : 1, sizeof(*bcc_of)); /* group leaders */
+	size_t nbcc = 0;
+	int rc = MXG_E_NOMEM;
 
-	if (!done)
-		return MXG_E_NOMEM;
-	p->jobs = calloc(s->nrcpt, sizeof(*p->jobs));
-	if (!p->jobs) {
-		free(done);
-		return MXG_E_NOMEM;
-	}
-	/* quarantine groups first: durable before anything is delivered */
-	for (int pass = 0; pass < 2; pass++) {
+	p->jobs = calloc(2 * (s->nrcpt ? s->nrcpt : 1), sizeof(*p->jobs));
+	if (!done || !bcc_of || !p->jobs)
+		goto out;
+	for (int pass = 0; pass < 3; pass++) {
 		for (size_t i = 0; i < s->nrcpt; i++) {
 			const struct pol_decision *d = &p->dec[i];
+			enum pol_fate want = pass == 0 ? POL_QUARANTINE : pass == 2 ? POL_DELETE
+								: d->fate;
 			struct job *jb;
 
-			if (done[i] || d->fate == POL_DELETE)
+			if (done[i] || d->fate != want ||
+			    (pass == 1 && (d->fate == POL_QUARANTINE || d->fate == POL_DELETE)))
 				continue;
-			if ((pass == 0) != (d->fate == POL_QUARANTINE))
+			if (d->nbcc && pass != 1)
+				bcc_of[nbcc++] = i;
+			if (pass == 2) { /* delete: only marks the group done */
+				for (size_t k = i; k < s->nrcpt; k++)
+					done[k] |= pol_decision_same(d, &p->dec[k]);
 				continue;
+			}
 			jb = &p->jobs[p->njobs++];
 			jb->kind = pass == 0 ? J_QUAR : J_DELIVER;
 			jb->first = i;
 			jb->ri = malloc(s->nrcpt * sizeof(*jb->ri));
-			if (!jb->ri) {
-				free(done);
-				return MXG_E_NOMEM;
-			}
+			if (!jb->ri)
+				goto out;
 			for (size_t k = i; k < s->nrcpt; k++)
 				if (!done[k] && pol_decision_same(d, &p->dec[k])) {
 					jb->ri[jb->n++] = k;
@@ -597,8 +668,18 @@ static int jobs_build(struct sess *s)
 				}
 		}
 	}
+	for (size_t g = 0; g < nbcc; g++) {
+		struct job *jb = &p->jobs[p->njobs++];
+
+		jb->kind = J_DELIVER;
+		jb->bcc_only = true;
+		jb->first = bcc_of[g];
+	}
+	rc = 0;
+out:
 	free(done);
-	return 0;
+	free(bcc_of);
+	return rc;
 }
 
 bool dp_smtp_pol_eod(struct sess *s, const struct dp_scan_result *sr)

@@ -18,7 +18,7 @@
  *	    remains when JIT is unavailable); address, file-name and virus-name
  *	    regexes are caseless, subject/header/body ones are as written (use
  *	    "(?i)"); all in UTF mode with PCRE2_MATCH_INVALID_UTF, since raw
- *	    bodies are not always UTF-8;
+ *	    bodies (a message evaluated without a scan) are not always UTF-8;
  *	  - conditions of a rule sorted by cost (envelope and scan verdicts
  *	    before header parsing before the body regex), which never changes
  *	    a result ("all"/"any" are commutative);
@@ -1414,6 +1414,11 @@ static bool cond_true(struct ectx *x, const struct cond *c, struct parts *ps)
 	case CK_SUBJECT: return subject_match(x, c);
 	case CK_HEADER: return header_match(x, c);
 	case CK_BODY:
+		/* The scan's body text (decoded, UTF-8, HTML reduced) when it
+		 * kept it; the raw body of an unscanned message. */
+		if (r && r->text)
+			return re_match(x->s, c->re, (const char *)r->text,
+					r->text_len > POL_BODY_MAX ? POL_BODY_MAX : r->text_len);
 		if (!x->split)
 			msg_split(x);
 		return re_match(x->s, c->re, (const char *)x->body, x->blen);

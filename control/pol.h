@@ -53,8 +53,14 @@
  *	category name), attachment_name (glob or regex over file names),
  *	attachment_size, attachment_count, message_size: from the scan result.
  *	subject, header (name + regex): the message's header block, unfolded
- *	and RFC 2047-decoded. body: the scan's decoded text is not kept, so the
- *	regex runs over the raw message body (first POL_BODY_MAX bytes).
+ *	and RFC 2047-decoded. body: the scan's body text (scan_result.text,
+ *	kept when the session's scan_limits.keep_text is set; the dataplane
+ *	sets it to POL_BODY_MAX): every text part decoded from base64 or
+ *	quoted-printable, converted to UTF-8 from its charset, HTML reduced to
+ *	text, parts in MIME order separated by "\n" - what the scan's body
+ *	rules and content filters see. A message without a scan result, or
+ *	whose result has no text (keep_text 0), falls back to the raw message
+ *	body after the header block. Either way the first POL_BODY_MAX bytes.
  *	spam_score, graymail: false until anti-spam lands (never an error).
  *
  * INTERPRETATIONS (pol.c implements these; tests/unit/control/test_pol.c
@@ -125,7 +131,8 @@ uint64_t pol_snap_regex_errors(const struct pol_snap *s);
  * earlier (e.g. before its lcore stops); the next match re-creates it. */
 void pol_thread_release(void);
 
-#define POL_BODY_MAX (1u << 20)  /* body bytes a "body" regex sees (1 MiB) */
+#define POL_BODY_MAX (1u << 20)  /* body bytes a "body" regex sees (1 MiB):
+                                  * scan text kept, or raw body */
 
 /* The built-in policy used without a control plane (with one, the proxy
  * answers 451 until the first snapshot arrives): version 0, viruses and archive bombs (or archives too deep to

@@ -12,9 +12,11 @@
  *
  * The scan only reports: what happens to a message is the policy's
  * decision (dp_smtp_pol.c, control/pol.h), per recipient, on the result
- * kept here until the message is answered. A scan that failed (out of
- * memory, Hyperscan error) tempfails the message, so nothing unscanned is
- * ever delivered.
+ * kept here until the message is answered. Sessions keep the message's
+ * body text (scan_limits.keep_text = POL_BODY_MAX): the policy's body
+ * conditions match the decoded, UTF-8, HTML-reduced text, not the raw
+ * bytes. A scan that failed (out of memory, Hyperscan error) tempfails the
+ * message, so nothing unscanned is ever delivered.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 #include "dp_scan.h"
 #include "mxg_err.h"
 #include "mxg_log.h"
+#include "pol.h"
 #include "scan.h"
 #include "scan_dlp.h"
 #include "scan_sig.h"
@@ -153,6 +156,7 @@ static struct scan_scratch *lcore_scratch(void)
 struct dp_scan *dp_scan_begin(const struct dp_scan_env *env)
 {
 	struct scan_scratch *sc = lcore_scratch();
+	struct scan_limits lim;
 	struct dp_scan *s;
 
 	if (!engine || !sc)
@@ -160,7 +164,10 @@ struct dp_scan *dp_scan_begin(const struct dp_scan_env *env)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->sess = scan_session_new_ex(engine, NULL, NULL, sc);
+	/* The defaults, plus the body text for the policy's body conditions. */
+	scan_limits_default(&lim);
+	lim.keep_text = POL_BODY_MAX;
+	s->sess = scan_session_new_ex(engine, NULL, &lim, sc);
 	if (!s->sess) {
 		free(s);
 		return NULL;

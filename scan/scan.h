@@ -29,7 +29,9 @@
  *	                       - text parts converted to UTF-8 (HTML reduced to
  *	                         text plus links) and fed to the body rules, one
  *	                         DLP stream per message, the URL extractor
- *	                         (scan_url.h) and the content filters' body;
+ *	                         (scan_url.h) and the content filters' body,
+ *	                         and kept for the caller when asked
+ *	                         (scan_limits.keep_text, scan_result.text);
  *	                         text found in attachments and members (true
  *	                         type text/HTML/XML, first 256 KiB) goes to DLP
  *	                         and URLs too;
@@ -187,11 +189,14 @@ struct scan_limits {
 	uint32_t hash_algs;         /* extra SCAN_HASH_* for this session */
 	struct scan_archive_limits archive; /* archive expansion (bombs, depth) */
 	struct scan_url_limits url; /* URL extraction; url.max_urls 0: off */
+	uint32_t keep_text;         /* body text kept for the caller
+	                             * (scan_result.text): at most this many
+	                             * bytes; 0: off */
 };
 /* Defaults: mime_limits_default, 10000 files, 1000 hits, SHA-256 of every
  * file for the inventory (set hash_algs to 0 to compute only what the hash
  * signatures need), scan_archive_limits_default, 512 URLs of at most 2048
- * bytes. */
+ * bytes, no body text kept (keep_text 0). */
 void scan_limits_default(struct scan_limits *l);
 
 /* Result flags. */
@@ -274,7 +279,8 @@ struct scan_rule_hit {
  *	                 filename, size; attachments (count)
  *	message size     msg_size
  *	header match     rules[] with where == SCAN_W_HEADER
- *	URLs             scan_result_url(r, 0 .. nurls-1) */
+ *	URLs             scan_result_url(r, 0 .. nurls-1)
+ *	body text        text/text_len (scan_limits.keep_text) */
 struct scan_result {
 	uint32_t flags;                    /* SCAN_R_* */
 	uint64_t generation;               /* engine generation that scanned */
@@ -306,6 +312,17 @@ struct scan_result {
 	uint32_t urls_dropped;             /* distinct URLs over url.max_urls */
 	const struct scan_url *url_set;    /* (for scan_result_url) */
 	const struct mime_result *mime;    /* parser summary (anomalies, limits) */
+	/* The message's body text as the body rules, content filters and DLP
+	 * saw it: every text part (and preamble/epilogue/unparsed region of a
+	 * multipart) decoded from its transfer encoding, converted to UTF-8,
+	 * HTML reduced to text; in MIME order, one '\n' between two parts.
+	 * At most scan_limits.keep_text bytes, cut at a character boundary
+	 * (text_truncated: more text followed). Not NUL-terminated. NULL
+	 * when keep_text is 0; with keep_text set, never NULL (possibly
+	 * empty: a message without text). */
+	const uint8_t *text;
+	size_t text_len;
+	bool text_truncated;
 };
 
 /* URL |i| of |r| (normalised URL, host, registrable-domain guess, flags,

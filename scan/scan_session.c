@@ -32,7 +32,10 @@
  * Text consumers (text_scan): the body database (Hyperscan stream), the
  * content filters' body (PCRE2, scan_cfilter), one DLP stream per message
  * (scan_dlp: counts add up over the parts, no match spans two parts) and
- * the URL extractor (scan_url; HTML links are added as links). Text of
+ * the URL extractor (scan_url; HTML links are added as links) and, when
+ * scan_limits.keep_text asks, a copy for the caller (scan_result.text: the
+ * same bytes, a '\n' between two parts, capped; the buffer grows by
+ * doubling up to the cap and is kept across messages). Text of
  * attachments and archive members whose true type is text, HTML or XML
  * (first EXTRACT_MAX bytes) goes to DLP and URLs only: body rules are about
  * what the message says, DLP about what it carries.
@@ -142,6 +145,11 @@ struct scan_session {
 	struct mime_html *html;
 	uint32_t text_part;
 	uint8_t tbuf[TEXT_BUF];
+	/* body text kept for the caller (lim.keep_text) */
+	uint8_t *kt;
+	size_t nkt, capkt;
+	bool kt_sep;          /* a part ended: '\n' before more text */
+	bool kt_full;         /* cap reached: nothing more is kept */
 	/* consumers (created at first need, kept across messages) */
 	struct scan_url *url;
 	struct scan_dlp_stream *dlps;
@@ -456,7 +464,84 @@ static bool text_wanted(struct scan_session *s, enum text_mode m)
 {
 	if (s->lim.url.max_urls || (s->eng->dlp && scan_dlp_template_count(s->eng->dlp)))
 		return true;
-	return m == TM_BODY && (s->eng->tdb || s->eng->cfilter);
+	return m == TM_BODY && (s->eng->tdb || s->eng->cfilter || s->lim.keep_text);
+}
+
+/* Length of |p| (|n| bytes of UTF-8) without a trailing incomplete
+ * sequence. */
+static size_t utf8_whole(const uint8_t *p, size_t n)
+{
+	size_t i = n, k = 0, len;
+	uint8_t c;
+
+	while (i > 0 && k < 3 && (p[i - 1] & 0xc0) == 0x80) {
+		i--;
+		k++;
+	}
+	if (!i)
+		return n;
+	c = p[i - 1];
+	len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+	      (c & 0xf8) == 0xf0 ? 4 : 1;
+	return k + 1 < len ? i - 1 : n;
+}
+
+/* Makes room for |need| kept bytes (at most lim.keep_text). */
+static bool keep_reserve(struct scan_session *s, size_t need)
+{
+	size_t cap;
+	uint8_t *q;
+
+	if (need <= s->capkt)
+		return true;
+	cap = s->capkt ? s->capkt : TEXT_BUF;
+	while (cap < need)
+		cap *= 2;
+	if (cap > s->lim.keep_text)
+		cap = s->lim.keep_text;
+	q = mxg_realloc(s->mem, s->kt, cap);
+	if (!q) {
+		set_error(s, MXG_E_NOMEM);
+		s->kt_full = true;
+		return false;
+	}
+	s->kt = q;
+	s->capkt = cap;
+	return true;
+}
+
+/* Appends body text to the caller's copy (scan_result.text). */
+static void keep_text(struct scan_session *s, const uint8_t *p, size_t n)
+{
+	size_t cap = s->lim.keep_text, sep, room, take;
+
+	if (s->kt_full) {
+		s->res.text_truncated = true;
+		return;
+	}
+	sep = s->kt_sep && s->nkt ? 1 : 0;
+	room = cap - s->nkt;
+	take = sep + n <= room ? sep + n : room;
+	if (!take || !keep_reserve(s, s->nkt + take)) {
+		s->kt_full = true;
+		s->res.text_truncated = true;
+		return;
+	}
+	if (sep) {
+		s->kt[s->nkt++] = '\n';
+		take--;
+	}
+	s->kt_sep = false;
+	memcpy(s->kt + s->nkt, p, take);
+	if (take < n) {
+		size_t whole = utf8_whole(s->kt + s->nkt, take);
+
+		s->nkt += whole;
+		s->kt_full = true;
+		s->res.text_truncated = true;
+		return;
+	}
+	s->nkt += take;
 }
 
 /* UTF-8 text of the part being read, to every consumer of the mode. */
@@ -476,6 +561,8 @@ static void text_scan(struct scan_session *s, const uint8_t *p, size_t n)
 		}
 		if (s->cfe && (rc = scan_cf_eval_body(s->cfe, p, n)) < 0)
 			set_error(s, rc);
+		if (s->lim.keep_text)
+			keep_text(s, p, n);
 	}
 	if (s->dlps && (rc = scan_dlp_stream_feed(s->dlps, p, n)) < 0)
 		set_error(s, rc);
@@ -593,6 +680,7 @@ static void text_end(struct scan_session *s)
 			set_error(s, MXG_E_INTERNAL);
 		if (s->cfe && (rc = scan_cf_eval_body_end(s->cfe)) < 0)
 			set_error(s, rc);
+		s->kt_sep = true;
 	}
 	if (s->dlps && (rc = scan_dlp_stream_finish(s->dlps)) < 0)
 		set_error(s, rc);
@@ -1335,6 +1423,7 @@ void scan_session_free(struct scan_session *s)
 		mxg_free(s->mem, a);
 	}
 	mxg_free(s->mem, s->hbuf);
+	mxg_free(s->mem, s->kt);
 	mxg_free(s->mem, s->parts);
 	mxg_free(s->mem, s->vir);
 	mxg_free(s->mem, s->rh);
@@ -1407,6 +1496,8 @@ int scan_session_reset(struct scan_session *s, struct scan_engine *e)
 	s->ncfh = s->ncfa = 0;
 	s->subject = NULL;
 	s->subject_len = 0;
+	s->nkt = 0;
+	s->kt_sep = s->kt_full = false;
 	memset(&s->res, 0, sizeof(s->res));
 	s->res.generation = s->eng->generation;
 	s->fed = s->finished = s->dead = false;
@@ -1547,6 +1638,10 @@ const struct scan_result *scan_session_finish(struct scan_session *s)
 	s->res.nviruses = s->nvir;
 	s->res.rules = s->rh;
 	s->res.nrules = s->nrh;
+	if (s->lim.keep_text) {
+		s->res.text = s->kt ? s->kt : (const uint8_t *)"";
+		s->res.text_len = s->nkt;
+	}
 	return &s->res;
 }
 

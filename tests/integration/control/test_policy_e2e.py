@@ -3,7 +3,8 @@
 PostgreSQL pushes the policy over the control channel to mxgate-dataplane
 (net_tap, own namespace), which applies it per recipient at the end of
 data: quarantine (committed before the 250), delete + notify, modify and
-deliver (subject tag, header, stripped attachment), release through the
+deliver (subject tag, header, stripped attachment), a body rule matching
+the scan's decoded text (a base64 part), release through the
 reprocessing port, policy churn under load, and the database going away
 in the middle of a stream. Every message gets its message_log rows.
 
@@ -20,9 +21,9 @@ import time
 
 import pytest
 
-from policyenv import (LOCAL_DOMAIN, NOTIFY_FROM, PolicyEnv, attachment_part, header_lines,
-                       header_value, jdump, multipart_message, notifier_linked,
-                       simple_message, split_header, wait_until)
+from policyenv import (LOCAL_DOMAIN, NOTIFY_FROM, PolicyEnv, attachment_part, b64_lines,
+                       header_lines, header_value, headers, jdump, multipart_message,
+                       new_msgid, notifier_linked, simple_message, split_header, wait_until)
 
 # The EICAR test string (68 bytes), assembled so that this file is not one.
 EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
@@ -299,6 +300,41 @@ def test_strip_exe_attachment(env):
     assert [(r["action"], r["rule_name"], r["policy_version"]) for r in rows] == \
         [("deliver", STRIP_RULE, v)], jdump(rows)
     env.sent.append((mid, 1, "deliver", STRIP_RULE, v))
+
+
+# ------------------------------------------------------------------ 5b
+
+BODY_RULE = "tag-falcon-body"
+
+
+def test_body_rule_on_decoded_text(env):
+    """A body condition matches the text the scan decoded (control/pol.h:
+    scan_result.text), not the raw bytes: the only text part is base64, so
+    "Project Falcon" is nowhere in the message as sent."""
+    _, v = env.add_rule({
+        "name": BODY_RULE, "position": 250, "scope": "both",
+        "conditions": [{"type": "body", "regex": "(?i)project\\s+falcon"}],
+        "actions": [{"type": "tag_subject", "tag": "[FALCON]"}, {"type": "deliver"}]})
+    text = (b"Hello team,\r\n\r\nthe kick-off of Project   Falcon is on Monday.\r\n"
+            b"Regards\r\n")
+    mid = new_msgid()
+    msg = headers("weekly update", INBOUND_FROM, INBOUND_TO, mid, [
+        "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: base64"]) + b"\r\n" + b64_lines(text)
+    assert b"falcon" not in msg.lower()
+    code, reply = env.send(INBOUND_FROM, [INBOUND_TO], msg)
+    ok250(env, code, reply, "base64 body message")
+    got = env.sink_wait(mid)
+    assert len(got) == 1
+    out = got[0].data
+    assert got[0].rcpts == [INBOUND_TO]
+    assert header_value(out, "Subject") == [b"[FALCON] weekly update"], \
+        header_value(out, "Subject")
+    assert split_header(out)[1] == split_header(msg)[1], "body changed"
+    rows = env.wait_log(mid, 1)
+    assert [(r["action"], r["rule_name"], r["policy_version"]) for r in rows] == \
+        [("deliver", BODY_RULE, v)], jdump(rows)
+    env.sent.append((mid, 1, "deliver", BODY_RULE, v))
 
 
 # ------------------------------------------------------------------ 6

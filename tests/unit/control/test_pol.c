@@ -409,6 +409,62 @@ static void test_cond_content(void **st)
 	assert_false(HOLDS("{\"type\": \"body\", \"regex\": \"Secret\"}"));
 }
 
+/* With the scan's body text, a body condition matches it (decoded, UTF-8,
+ * reduced) and not the raw bytes; without it, the raw body. */
+static void test_cond_body_scan_text(void **st)
+{
+	static const char raw[] = "Subject: b64\r\nMIME-Version: 1.0\r\n"
+				  "Content-Type: text/plain; charset=utf-8\r\n"
+				  "Content-Transfer-Encoding: base64\r\n\r\n"
+				  "UHJvamVjdCBGYWxjb24gc3RhcnRzIE1vbmRheQ==\r\n";
+	static const char text[] = "Project Falcon starts Monday\r\n";
+	struct pol_snap *yes = one_rule("{\"type\": \"body\", \"regex\": \"(?i)project\\\\s+falcon\"}");
+	struct pol_snap *b64 = one_rule("{\"type\": \"body\", \"regex\": \"UHJvamVjdCBG\"}");
+	struct pol_snap *none = one_rule("{\"type\": \"body\", \"regex\": \"Falcon\","
+					 " \"not\": true}");
+	struct pol_decision d;
+	struct tmsg t;
+
+	(void)st;
+	scan_init(false);
+	tmsg_init(&t, "a@x.test", "b@example.com", &scan);
+	t.m.msg = (const uint8_t *)raw;
+	t.m.len = sizeof(raw) - 1;
+	/* no text in the result (keep_text 0): the raw body */
+	pol_eval(yes, &t.m, 0, &d);
+	assert_int_equal(d.fate, POL_DELIVER);
+	pol_eval(b64, &t.m, 0, &d);
+	assert_int_equal(d.fate, POL_QUARANTINE);
+	/* the kept text */
+	scan.text = (const uint8_t *)text;
+	scan.text_len = sizeof(text) - 1;
+	pol_eval(yes, &t.m, 0, &d);
+	assert_int_equal(d.fate, POL_QUARANTINE);
+	pol_eval(b64, &t.m, 0, &d);
+	assert_int_equal(d.fate, POL_DELIVER);
+	pol_eval(none, &t.m, 0, &d);
+	assert_int_equal(d.fate, POL_DELIVER);
+	/* text_len bounds the match, not a NUL */
+	scan.text_len = 10; /* "Project Fa" */
+	pol_eval(yes, &t.m, 0, &d);
+	assert_int_equal(d.fate, POL_DELIVER);
+	pol_eval(none, &t.m, 0, &d);
+	assert_int_equal(d.fate, POL_QUARANTINE);
+	/* kept but empty (no text part): empty, no fallback to the raw body */
+	scan.text = (const uint8_t *)"";
+	scan.text_len = 0;
+	pol_eval(b64, &t.m, 0, &d);
+	assert_int_equal(d.fate, POL_DELIVER);
+	/* unscanned: the raw body */
+	t.m.scan = NULL;
+	pol_eval(b64, &t.m, 0, &d);
+	assert_int_equal(d.fate, POL_QUARANTINE);
+	scan_init(false);
+	pol_snap_unref(yes);
+	pol_snap_unref(b64);
+	pol_snap_unref(none);
+}
+
 static void test_regex_limit_counted(void **st)
 {
 	static char msg[8192];
@@ -926,6 +982,7 @@ int main(void)
 		cmocka_unit_test(test_cond_addresses),
 		cmocka_unit_test(test_cond_scan),
 		cmocka_unit_test(test_cond_content),
+		cmocka_unit_test(test_cond_body_scan_text),
 		cmocka_unit_test(test_regex_limit_counted),
 		cmocka_unit_test(test_all_any_not_exceptions),
 		cmocka_unit_test(test_scope),

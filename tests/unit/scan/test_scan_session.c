@@ -6,7 +6,8 @@
  * per call and split at every offset; content rules on subject, headers,
  * body (HTML reduced) and file names; rejected rules reported; the part
  * inventory; hot reload (old sessions finish on the old engine, 100 swaps
- * under a running reader); the failing allocator.
+ * under a running reader); the failing allocator; the body text kept for
+ * the caller (keep_text: decoded, converted, reduced, capped, reused).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -525,6 +526,189 @@ static void test_scan_session_reload_stress(void **state)
 		scan_engine_unref(st.eng[i]);
 }
 
+/* ---- body text kept for the caller (scan_limits.keep_text) ---- */
+
+/* A base64 text/plain part, a quoted-printable ISO-8859-1 part and an HTML
+ * part. */
+static void msg_text3(struct sbuf *b)
+{
+	static const char plain[] = "Project Falcon starts monday\r\n";
+
+	sbuf_printf(b, "From: a@example.com\r\nSubject: text\r\nMIME-Version: 1.0\r\n"
+		       "Content-Type: multipart/mixed; boundary=\"T\"\r\n\r\n"
+		       "--T\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		       "Content-Transfer-Encoding: base64\r\n\r\n");
+	add_b64(b, (const uint8_t *)plain, sizeof(plain) - 1);
+	sbuf_printf(b, "--T\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		       "Caf=E9 cr=E8me br=FBl=E9e, tr=\r\nes bien\r\n"
+		       "--T\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+		       "<html><head><style>p {color: red}</style></head><body>"
+		       "<p>Hello <b>big</b> world</p><a href=\"http://x.example/\">click</a>"
+		       "</body></html>\r\n"
+		       "--T--\r\n");
+}
+
+static struct scan_session *run_keep(struct scan_engine *e, const struct mxg_mem *mem,
+				     uint32_t keep)
+{
+	struct scan_limits lim;
+	struct scan_session *s;
+
+	scan_limits_default(&lim);
+	lim.keep_text = keep;
+	s = scan_session_new(e, mem, &lim);
+	assert_non_null(s);
+	return s;
+}
+
+static void feed_all(struct scan_session *s, const struct sbuf *m, bool bytes)
+{
+	size_t i;
+
+	if (!bytes) {
+		assert_int_equal(scan_session_feed(s, (const uint8_t *)m->p, m->n), 0);
+		return;
+	}
+	for (i = 0; i < m->n; i++)
+		assert_int_equal(scan_session_feed(s, (const uint8_t *)m->p + i, 1), 0);
+}
+
+static void test_scan_session_keep_text(void **state)
+{
+	static const char want_head[] = "Project Falcon starts monday\r\n\n"
+					"Caf\xc3\xa9 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9" "e, tres bien\n";
+	struct scan_engine *e = engine_rules(NULL, 0, NULL);
+	struct sbuf m = { 0 }, full = { 0 };
+	const struct scan_result *r;
+	struct scan_session *s;
+	struct failmem fm;
+	const char *html, *cafe;
+	unsigned long allocs;
+	size_t cut;
+	int round;
+
+	msg_text3(&m);
+
+	/* Off by default. */
+	s = scan_session_new(e, NULL, NULL);
+	assert_non_null(s);
+	feed_all(s, &m, false);
+	r = scan_session_finish(s);
+	assert_null(r->text);
+	assert_int_equal(r->text_len, 0);
+	assert_false(r->text_truncated);
+	scan_session_free(s);
+
+	/* Decoded, converted, reduced; the same whole or byte by byte. */
+	for (round = 0; round < 2; round++) {
+		s = run_keep(e, NULL, 1u << 20);
+		feed_all(s, &m, round == 1);
+		r = scan_session_finish(s);
+		assert_int_equal(r->flags & SCAN_R_ERROR, 0);
+		assert_non_null(r->text);
+		assert_false(r->text_truncated);
+		assert_true(r->text_len > sizeof(want_head) - 1);
+		assert_memory_equal(r->text, want_head, sizeof(want_head) - 1);
+		html = (const char *)r->text + sizeof(want_head) - 1;
+		sbuf_free(&full);
+		sbuf_add(&full, html, r->text_len - (sizeof(want_head) - 1));
+		sbuf_add(&full, "", 1);
+		assert_non_null(strstr(full.p, "Hello"));
+		assert_non_null(strstr(full.p, "big"));
+		assert_non_null(strstr(full.p, "world"));
+		assert_non_null(strstr(full.p, "click"));
+		assert_null(strchr(full.p, '<'));
+		assert_null(strstr(full.p, "color"));
+		assert_null(strstr(full.p, "href"));
+		assert_null(memmem(r->text, r->text_len, "UHJvamVjdCBG", 12)); /* no base64 */
+		assert_null(memmem(r->text, r->text_len, "=E9", 3));           /* no QP */
+		sbuf_free(&full);
+		sbuf_add(&full, r->text, r->text_len);
+		scan_session_free(s);
+	}
+
+	/* The cap: cut at a character boundary, flagged. */
+	s = run_keep(e, NULL, 10);
+	feed_all(s, &m, false);
+	r = scan_session_finish(s);
+	assert_int_equal(r->flags & SCAN_R_ERROR, 0);
+	assert_int_equal(r->text_len, 10);
+	assert_memory_equal(r->text, "Project Fa", 10);
+	assert_true(r->text_truncated);
+	scan_session_free(s);
+	cafe = memmem(full.p, full.n, "\xc3\xa9", 2);
+	assert_non_null(cafe);
+	cut = (size_t)(cafe - full.p);
+	s = run_keep(e, NULL, (uint32_t)cut + 1); /* in the middle of the e-acute */
+	feed_all(s, &m, false);
+	r = scan_session_finish(s);
+	assert_int_equal(r->text_len, cut);
+	assert_memory_equal(r->text, full.p, cut);
+	assert_true(r->text_truncated);
+	scan_session_free(s);
+	s = run_keep(e, NULL, (uint32_t)full.n); /* exactly enough */
+	feed_all(s, &m, false);
+	r = scan_session_finish(s);
+	assert_int_equal(r->text_len, full.n);
+	assert_false(r->text_truncated);
+	scan_session_free(s);
+
+	/* A message without text: empty, not NULL. */
+	{
+		struct sbuf z = { 0 };
+
+		sbuf_printf(&z, "Subject: bin\r\nMIME-Version: 1.0\r\n"
+				"Content-Type: application/octet-stream\r\n"
+				"Content-Transfer-Encoding: base64\r\n\r\n");
+		add_b64(&z, (const uint8_t *)"Project Falcon", 14);
+		s = run_keep(e, NULL, 4096);
+		feed_all(s, &z, false);
+		r = scan_session_finish(s);
+		assert_non_null(r->text);
+		assert_int_equal(r->text_len, 0);
+		scan_session_free(s);
+		sbuf_free(&z);
+	}
+
+	/* Reused across messages: the same text in the same buffer, and no
+	 * allocation for it once warm (the session's own per-message
+	 * allocations, the same with keep_text 0, are subtracted). */
+	for (round = 0; round < 2; round++) {
+		const uint8_t *first = NULL;
+		unsigned long before = 0;
+		int k;
+
+		failmem_init(&fm, 0);
+		s = run_keep(e, &fm.mem, round ? 1u << 20 : 0);
+		for (k = 0; k < 4; k++) {
+			if (k)
+				assert_int_equal(scan_session_reset(s, NULL), 0);
+			if (k == 2)
+				before = fm.n;
+			feed_all(s, &m, false);
+			r = scan_session_finish(s);
+			if (!round)
+				continue;
+			assert_int_equal(r->text_len, full.n);
+			assert_memory_equal(r->text, full.p, full.n);
+			if (!first)
+				first = r->text;
+			assert_ptr_equal(r->text, first);
+		}
+		if (!round)
+			allocs = fm.n - before;
+		else
+			assert_int_equal(fm.n - before, allocs);
+		scan_session_free(s);
+		assert_int_equal(fm.live, 0);
+	}
+
+	sbuf_free(&full);
+	sbuf_free(&m);
+	scan_engine_unref(e);
+}
+
 /* ---- failing allocator ---- */
 
 static void test_scan_session_failmem(void **state)
@@ -575,6 +759,7 @@ int main(void)
 		cmocka_unit_test(test_scan_session_reload),
 		cmocka_unit_test(test_scan_session_reload_stress),
 		cmocka_unit_test(test_scan_session_failmem),
+		cmocka_unit_test(test_scan_session_keep_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

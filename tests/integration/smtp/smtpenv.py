@@ -355,11 +355,13 @@ class Postfix:
     0755 directory under /tmp (Postfix's daemons run as user postfix and
     must traverse it; pytest's tmp dirs are 0700), removed at stop.
     |listen| is the smtpd endpoint ("198.18.1.2:2525"); |main| extra
-    main.cf settings; "{dir}" in a value is replaced by DIR."""
+    main.cf settings; "{dir}" in a value is replaced by DIR; |master|
+    extra master.cf text appended to MASTER_CF (services, -o lines)."""
 
-    def __init__(self, ns, listen, main):
+    def __init__(self, ns, listen, main, master=""):
         self.ns, self.listen = ns, listen
         self.main = main
+        self.master = master
         self.proc = None
         self.dir = tempfile.mkdtemp(prefix="mxgpf-", dir="/tmp")
         os.chmod(self.dir, 0o755)
@@ -405,6 +407,7 @@ class Postfix:
                 f.write(f"{k} = {v}\n")
         with open(os.path.join(self.dir, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(listen=self.listen))
+            f.write(self.master.replace("{dir}", self.dir))
         self.proc = Process(["postfix", "-c", self.dir, "start-fg"], name=f"postfix:{self.listen}",
                             netns=str(self.ns),
                             log_path=os.path.join(self.dir, "postfix.log"))

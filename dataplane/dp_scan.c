@@ -42,6 +42,16 @@ struct dp_scan {
 static struct scan_engine *engine;
 static struct scan_scratch *scratch[RTE_MAX_LCORE]; /* one per lcore, lazily */
 
+/* Finished sessions kept per lcore and reset for the next message: their
+ * parser, streams and buffers have grown already, so a warm worker does
+ * not allocate a session per message. A session is only ever used on the
+ * lcore whose scratch it borrows. */
+#define POOL_MAX 16
+static struct {
+	struct dp_scan *s[POOL_MAX];
+	unsigned n;
+} pool[RTE_MAX_LCORE];
+
 int dp_scan_conf_load(struct mxg_conf *mc, struct dp_scan_conf *c, char *err, size_t errlen)
 {
 	struct mxg_conf_sec *s = mxg_conf_find(mc, "scan", "");
@@ -128,6 +138,12 @@ int dp_scan_init(const struct dp_scan_conf *c)
 void dp_scan_fini(void)
 {
 	for (unsigned i = 0; i < RTE_MAX_LCORE; i++) {
+		while (pool[i].n) {
+			struct dp_scan *s = pool[i].s[--pool[i].n];
+
+			scan_session_free(s->sess);
+			free(s);
+		}
 		scan_scratch_free(scratch[i]);
 		scratch[i] = NULL;
 	}
@@ -156,11 +172,21 @@ static struct scan_scratch *lcore_scratch(void)
 struct dp_scan *dp_scan_begin(const struct dp_scan_env *env)
 {
 	struct scan_scratch *sc = lcore_scratch();
+	unsigned id = rte_lcore_id();
 	struct scan_limits lim;
 	struct dp_scan *s;
 
 	if (!engine || !sc)
 		return NULL;
+	if (pool[id].n) {
+		s = pool[id].s[--pool[id].n];
+		if (scan_session_reset(s->sess, NULL) == 0) {
+			s->err = 0;
+			return s;
+		}
+		scan_session_free(s->sess);
+		free(s);
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
@@ -212,8 +238,14 @@ void dp_scan_end(struct dp_scan *s, struct dp_scan_result *out)
 
 void dp_scan_abort(struct dp_scan *s)
 {
+	unsigned id = rte_lcore_id();
+
 	if (!s)
 		return;
+	if (id < RTE_MAX_LCORE && pool[id].n < POOL_MAX) {
+		pool[id].s[pool[id].n++] = s;
+		return;
+	}
 	scan_session_free(s->sess);
 	s->sess = NULL;
 	free(s);

@@ -64,7 +64,8 @@ int dp_scan_feed(struct dp_scan *s, const uint8_t *p, size_t n);
 /* Ends the message; fills |out|. |s| stays alive (its result with it)
  * until dp_scan_abort(). */
 void dp_scan_end(struct dp_scan *s, struct dp_scan_result *out);
-/* Frees |s| (after dp_scan_end, or to drop a message). NULL is allowed. */
+/* Ends |s| (after dp_scan_end, or to drop a message): its session goes
+ * back to this lcore's pool for the next message. NULL is allowed. */
 void dp_scan_abort(struct dp_scan *s);
 
 #endif

@@ -366,6 +366,17 @@ bool dp_filter_syn_drop(struct dp_worker *w, const struct mxg_ip *src, mxg_tstam
 	return false;
 }
 
+bool dp_filter_ip_blocked(struct dp_worker *w, const struct mxg_ip *ip, mxg_tstamp now)
+{
+	struct dp_filter_worker *fw = w->filter;
+
+	if (!fw || (ip->family != 4 && ip->family != 6))
+		return false;
+	if (pset_match(&fw->allow, ip, now, &fw->st.expired))
+		return false;
+	return pset_match(&fw->block, ip, now, &fw->st.expired) != NULL;
+}
+
 /* ---- the control path: telemetry commands ----------------------------- */
 
 /* The blocklist as the writers see it, for /mxgate/filter/list and for

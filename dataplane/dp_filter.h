@@ -67,6 +67,13 @@ void dp_filter_drain(struct dp_worker *w, mxg_tstamp now);
  * tables; no other thread touches them. */
 bool dp_filter_syn_drop(struct dp_worker *w, const struct mxg_ip *src, mxg_tstamp now);
 
+/* True if |ip| is in |w|'s blocklist (and not on its allow list): the
+ * same longest-prefix match as dp_filter_syn_drop, without the SYN
+ * bucket and without counting a SYN. For addresses no SYN carried: the
+ * original client a known host names (PROXY, XCLIENT, XFORWARD; the
+ * SMTP proxy, dp_smtp.c). False when the software filter is off. */
+bool dp_filter_ip_blocked(struct dp_worker *w, const struct mxg_ip *ip, mxg_tstamp now);
+
 /* After the ports started: pins the XDP maps of every net_af_xdp port under
  * /sys/fs/bpf/mxgate/<iface>/ (a no-op without libbpf or with xdp_pin=no);
  * dp_filter_xdp_unpin removes them at exit. Failures are logged only. */

@@ -82,6 +82,25 @@
  *	client engine's own CRLF.CRLF. Limits: sessions per worker and per
  *	client IP (421 at greeting), everything else in smtp_srv_limits.
  *
+ * SENDER FILTER
+ *	Judged per client address: the TCP peer, or for a known host the
+ *	original client it names (PROXY at the greeting: the greeting of a
+ *	PROXY session is held until the header was judged, s_on_proxy and
+ *	sess_feed; XCLIENT/XFORWARD: at the next command that can be
+ *	refused). A named client in the worker's blocklist (dp_filter_ip_
+ *	blocked, the software filter's tables) gets 554 5.7.1 - at the
+ *	greeting, or at every refusable command while it is named (XCLIENT
+ *	and XFORWARD stay open, so a pooled upstream can name the next
+ *	client). Throttling ([smtp] throttle_*): connections, MAIL and RCPT
+ *	per client and worker in a fixed window of throttle_window seconds
+ *	that starts at the client's first counted event; beyond a limit 421
+ *	4.7.0 at the greeting (then closed), 451 4.7.1 at MAIL, 452 4.5.3 at
+ *	RCPT (RFC 5321 4.5.3.1.10). Known hosts themselves and the
+ *	reprocessing port are never throttled. The counts live in a fixed
+ *	open-addressing table per worker (throttle_table_size slots, THR_PROBE
+ *	probed per client; full: the slot whose window started first is
+ *	reused), allocated at start: nothing is allocated per connection.
+ *
  * LIFETIME
  *	Sessions and downstream sessions are freed only when the outermost
  *	entry point (a tcps callback, the timer) returns: callbacks nest (a
@@ -189,6 +208,153 @@ void dp_smtp_rc_put(struct dp_smtp_worker *sw, const char *addr, const struct sm
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	e->exp = sw->now + sw->c->rcpt_cache_ttl;
+}
+
+/* ------------------------------------------------------------ sender filter */
+
+enum thr_kind { THR_CONN, THR_MSG, THR_RCPT };
+
+/* The client's slot: found within THR_PROBE slots of its hash, else a free
+ * one, else the one whose window started first (evicted: that client
+ * starts again from zero). A window past its end starts over at |now|. */
+static struct thr_ent *thr_get(struct dp_smtp_worker *sw, const struct mxg_ip *ip)
+{
+	unsigned n = ip->family == 4 ? 4 : 16;
+	uint32_t h = 2166136261u ^ ip->family, mask = sw->c->thr_slots - 1;
+	struct thr_ent *e, *victim = NULL;
+
+	for (unsigned i = 0; i < n; i++)
+		h = (h ^ ip->a[i]) * 16777619u;
+	for (unsigned i = 0; i < THR_PROBE; i++) {
+		e = &sw->thr[(h + i) & mask];
+		if (e->ip.family == ip->family && !memcmp(e->ip.a, ip->a, n)) {
+			if (sw->now - e->start >= sw->c->thr_window) {
+				e->conns = e->msgs = e->rcpts = 0;
+				e->start = sw->now;
+			}
+			return e;
+		}
+		if (!e->ip.family) {
+			if (!victim || victim->ip.family)
+				victim = e;
+		} else if (!victim || (victim->ip.family && e->start < victim->start)) {
+			victim = e;
+		}
+	}
+	if (victim->ip.family && sw->now - victim->start < sw->c->thr_window)
+		sw->st.throttle_evictions++; /* a live window lost */
+	memset(victim, 0, sizeof(*victim));
+	victim->ip.family = ip->family;
+	memcpy(victim->ip.a, ip->a, n);
+	victim->start = sw->now;
+	return victim;
+}
+
+/* Counts one event of |k| from |ip| in its window: false (not counted)
+ * when the client already reached its limit. */
+static bool thr_admit(struct dp_smtp_worker *sw, const struct mxg_ip *ip, enum thr_kind k)
+{
+	const struct dp_smtp_conf *c = sw->c;
+	uint32_t lim = k == THR_CONN ? c->thr_conns : k == THR_MSG ? c->thr_msgs : c->thr_rcpts;
+	struct thr_ent *e;
+	uint32_t *n;
+
+	if (!lim || !sw->thr)
+		return true;
+	e = thr_get(sw, ip);
+	n = k == THR_CONN ? &e->conns : k == THR_MSG ? &e->msgs : &e->rcpts;
+	if (*n >= lim)
+		return false;
+	(*n)++;
+	return true;
+}
+
+/* The original client a known host speaks for (PROXY, XCLIENT, XFORWARD),
+ * or NULL: not a known host, or one speaking for itself. */
+static const struct mxg_ip *orig_client(const struct sess *s)
+{
+	const struct mxg_ip *a = &smtp_srv_peer(s->srv)->addr;
+
+	if (!s->known || s->reprocess || !a->family || !memcmp(a, &s->caddr, sizeof(*a)))
+		return NULL;
+	return a;
+}
+
+/* Whose counts a session's MAIL and RCPT go to: the TCP peer, or the
+ * original client behind a known host; NULL: never throttled (a known
+ * host speaking for itself, the reprocessing port). */
+static const struct mxg_ip *thr_subject(const struct sess *s)
+{
+	const struct mxg_ip *o;
+
+	if (s->reprocess)
+		return NULL;
+	if (!s->known)
+		return &s->caddr;
+	o = orig_client(s);
+	return o && !smtp_acl_match(dp_smtp_g.known, o) ? o : NULL;
+}
+
+/* Judges the original client |s| speaks for when it names a new one (and
+ * always when |conn|: PROXY or XCLIENT began a client session, counted as
+ * a connection). Returns 0 (serve), 554 (blocklisted) or 421 (over its
+ * connection limit). */
+static int orig_judge(struct sess *s, bool conn)
+{
+	struct dp_smtp_worker *sw = s->sw;
+	const struct mxg_ip *o = orig_client(s), *t;
+
+	if (!o) {
+		memset(&s->judged, 0, sizeof(s->judged));
+		s->orig_blocked = false;
+		return 0;
+	}
+	if (!conn && !memcmp(o, &s->judged, sizeof(*o)))
+		return s->orig_blocked ? 554 : 0;
+	s->judged = *o;
+	s->orig_blocked = dp_filter_ip_blocked(sw->w, o, sw->now);
+	if (s->orig_blocked) {
+		sw->st.filter_blocked_original++;
+		return 554;
+	}
+	if (conn && (t = thr_subject(s)) && !thr_admit(sw, t, THR_CONN)) {
+		sw->st.throttled_connections++;
+		return 421;
+	}
+	return 0;
+}
+
+static void refusal_text(const struct sess *s, int code, char *t, size_t n)
+{
+	char ip[64];
+
+	mxg_ip_str(&s->judged, ip, sizeof(ip));
+	if (code == 554)
+		snprintf(t, n, "Error: client [%s] blocked by the sender filter", ip);
+	else
+		snprintf(t, n, "Error: too many connections from [%s], try again later", ip);
+}
+
+static int s_on_proxy(struct smtp_srv *srv, const struct smtp_proxy_info *pi, void *ud)
+{
+	struct sess *s = ud;
+
+	/* The greeting is held (l_accept): sent from sess_feed, once the
+	 * engine left the PROXY state. */
+	s->greet_due = true;
+	s->greet_code = orig_judge(s, true);
+	if (!s->greet_code)
+		s->greet_code = 220;
+	return 0;
+}
+
+/* Commands whose answer on_command may set: the ones a blocked or
+ * throttled original client is refused at. */
+static bool verb_answerable(enum smtp_verb v)
+{
+	return v == SMTP_VERB_EHLO || v == SMTP_VERB_HELO || v == SMTP_VERB_MAIL ||
+	       v == SMTP_VERB_RCPT || v == SMTP_VERB_DATA || v == SMTP_VERB_VRFY ||
+	       v == SMTP_VERB_EXPN;
 }
 
 /* ------------------------------------------------------------ envelope */
@@ -357,10 +523,39 @@ static int s_on_command(struct smtp_srv *srv, const struct smtp_cmd *cmd, void *
 {
 	struct sess *s = ud;
 	struct dp_smtp_worker *sw = s->sw;
+	const struct mxg_ip *thr;
 	int rc;
 
+	/* A known host's original client, judged at the first command that
+	 * can be refused after XCLIENT/XFORWARD named it (PROXY: at the
+	 * greeting, s_on_proxy). */
+	if (s->known && verb_answerable(cmd->verb)) {
+		char t[160];
+
+		rc = orig_judge(s, s->xclient_new);
+		s->xclient_new = false;
+		if (rc) {
+			refusal_text(s, rc, t, sizeof(t));
+			smtp_srv_reply_cmd(srv, rc, rc == 554 ? "5.7.1" : "4.7.0", t);
+			if (rc == 421)
+				s->close_due = true;
+			return 0;
+		}
+	}
 	switch (cmd->verb) {
+	case SMTP_VERB_XCLIENT:
+		s->xclient_new = true;
+		return 0;
 	case SMTP_VERB_MAIL:
+		if ((thr = thr_subject(s)) && !thr_admit(sw, thr, THR_MSG)) {
+			char t[160], ip[64];
+
+			sw->st.throttled_messages++;
+			snprintf(t, sizeof(t), "Error: too many messages from [%s], try again later",
+				 mxg_ip_str(thr, ip, sizeof(ip)));
+			smtp_srv_reply_cmd(srv, 451, "4.7.1", t);
+			return 0;
+		}
 		env_reset(s);
 		s->from = dupn(cmd->path, cmd->path_len);
 		s->envid = cmd->envid ? dupn(cmd->envid, cmd->envid_len) : NULL;
@@ -390,6 +585,17 @@ static int s_on_command(struct smtp_srv *srv, const struct smtp_cmd *cmd, void *
 		if ((e = rc_find(sw, addr))) {
 			sw->st.rcpt_cache_hits++;
 			smtp_srv_reply_cmd(srv, e->code, e->enh, e->text);
+			return 0;
+		}
+		if ((thr = thr_subject(s)) && !thr_admit(sw, thr, THR_RCPT)) {
+			char t[160], a[64];
+
+			/* RFC 5321 4.5.3.1.10: 452 for too many recipients, the
+			 * rest are retried later; RFC 3463 X.5.3. */
+			sw->st.throttled_recipients++;
+			snprintf(t, sizeof(t), "Error: too many recipients from [%s], try again later",
+				 mxg_ip_str(thr, a, sizeof(a)));
+			smtp_srv_reply_cmd(srv, 452, "4.5.3", t);
 			return 0;
 		}
 		if (s->nrcpt == s->rcap) {
@@ -558,6 +764,7 @@ static const struct smtp_srv_callbacks srv_cbs = {
 	.on_data_abort = s_on_data_abort,
 	.on_anomaly = s_on_anomaly,
 	.on_starttls = s_on_starttls,
+	.on_proxy = s_on_proxy,
 };
 
 /* Moves as much TLS ciphertext as the TCP send buffer takes. */
@@ -606,12 +813,23 @@ static long sess_feed(struct sess *s, const uint8_t *p, size_t n)
 		return -1;
 	}
 	s->sw->st.bytes_in += (uint64_t)r;
+	if (s->greet_due && smtp_srv_state(s->srv) == SMTP_ST_GREETING) {
+		char t[160];
+
+		/* After the PROXY header: the original client's verdict. */
+		s->greet_due = false;
+		if (s->greet_code != 220)
+			refusal_text(s, s->greet_code, t, sizeof(t));
+		smtp_srv_greet_enh(s->srv, s->greet_code, s->greet_code == 421 ? "4.7.0" : NULL,
+				   s->greet_code == 220 ? NULL : t, s->sw->now);
+		s->pump_again = true; /* input after the header waited for it */
+	}
 	return r;
 }
 
 static bool srv_can_read(struct sess *s)
 {
-	return !s->dead && !s->paused && !smtp_srv_blocked(s->srv) &&
+	return !s->dead && !s->paused && !s->close_due && !smtp_srv_blocked(s->srv) &&
 	       !smtp_srv_want_close(s->srv);
 }
 
@@ -724,7 +942,7 @@ void dp_smtp_sess_pump(struct sess *s)
 	s->in_pump = false;
 	if (s->dead)
 		return;
-	if (smtp_srv_want_close(s->srv)) {
+	if (smtp_srv_want_close(s->srv) || s->close_due) {
 		const uint8_t *p;
 
 		if (!smtp_srv_output(s->srv, &p) && (!s->tls || !dp_tls_pending(s->tls)))
@@ -813,7 +1031,7 @@ static int l_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 	struct mxg_ip laddr;
 	uint16_t lport;
 	struct sess *s;
-	bool known, over;
+	bool known, over, thr = false;
 
 	if (sw->nsess >= 2 * cf->sessions_max)
 		return -1; /* far over the limit: not even a 421 */
@@ -829,6 +1047,11 @@ static int l_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 	known = smtp_acl_match(dp_smtp_g.known, &s->caddr);
 	over = sw->nsess >= cf->sessions_max ||
 	       sessions_from(sw, &s->caddr) >= cf->sessions_per_ip;
+	s->known = known;
+	/* Known hosts are never throttled: their original clients are
+	 * (s_on_proxy, s_on_command). */
+	if (!over && !known && !s->reprocess && !thr_admit(sw, &s->caddr, THR_CONN))
+		thr = true;
 	smtp_srv_config_init(&sc);
 	sc.hostname = cf->hostname;
 	if (!cf->starttls || !dp_smtp_g.tls_srv)
@@ -836,10 +1059,12 @@ static int l_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 	sc.flags = 0;
 	if (known)
 		sc.flags |= SMTP_SRV_F_KNOWN_HOST;
-	if (over || (s->reprocess && !known))
+	if (over || thr || (s->reprocess && !known))
 		sc.flags |= SMTP_SRV_F_GREET_HOLD;
 	else if (known && cf->proxy_protocol)
-		sc.flags |= SMTP_SRV_F_PROXY;
+		/* The greeting waits for the judgement of the client the
+		 * header names (s_on_proxy, sess_feed). */
+		sc.flags |= SMTP_SRV_F_PROXY | SMTP_SRV_F_GREET_HOLD;
 	sc.limits.line_max = cf->line_max;
 	sc.limits.rcpt_max = cf->rcpt_max;
 	sc.limits.msg_size_max = cf->msg_size_max;
@@ -863,6 +1088,13 @@ static int l_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 			       sw->now);
 	} else if (s->reprocess && !known) {
 		smtp_srv_greet(s->srv, 554, "reprocessing port: not a known host", sw->now);
+	} else if (thr) {
+		char t[160], ip[64];
+
+		sw->st.throttled_connections++;
+		snprintf(t, sizeof(t), "Error: too many connections from [%s], try again later",
+			 mxg_ip_str(&s->caddr, ip, sizeof(ip)));
+		smtp_srv_greet_enh(s->srv, 421, "4.7.0", t, sw->now);
 	}
 	TAILQ_INSERT_TAIL(&sw->sessions, s, link);
 	sw->nsess++;
@@ -1049,7 +1281,11 @@ int dp_smtp_worker_start(struct dp_ctx *ctx, struct dp_worker *w)
 	if (!sw)
 		return MXG_E_NOMEM;
 	sw->rcache = calloc(RC_SLOTS, sizeof(*sw->rcache));
-	if (!sw->rcache) {
+	if (c->thr_conns || c->thr_msgs || c->thr_rcpts)
+		sw->thr = calloc(c->thr_slots, sizeof(*sw->thr));
+	if (!sw->rcache || ((c->thr_conns || c->thr_msgs || c->thr_rcpts) && !sw->thr)) {
+		free(sw->rcache);
+		free(sw->thr);
 		rte_free(sw);
 		return MXG_E_NOMEM;
 	}
@@ -1133,6 +1369,7 @@ void dp_smtp_worker_stop(struct dp_worker *w)
 	}
 	dp_smtp_reap(sw);
 	free(sw->rcache);
+	free(sw->thr);
 	rte_free(sw);
 	w->smtp = NULL;
 }

@@ -69,6 +69,12 @@ struct dp_smtp_conf {
 	int tls_min_version;               /* 12 or 13 [12] */
 	mxg_tstamp rcpt_cache_ttl;         /* downstream refusals remembered [600 s] */
 	uint64_t hold_memory_max;          /* messages held per worker [1024 MiB] */
+	/* Throttling per client IP and worker (dp_smtp.c, SENDER FILTER). */
+	mxg_tstamp thr_window;             /* throttle_window [60 s] */
+	uint32_t thr_conns;                /* throttle_connections per window [0: off] */
+	uint32_t thr_msgs;                 /* throttle_messages (MAIL) [0: off] */
+	uint32_t thr_rcpts;                /* throttle_recipients [0: off] */
+	uint32_t thr_slots;                /* throttle_table_size, a power of 2 [8192] */
 };
 
 /* Reads the [smtp] section of |mc| into |c| (every key marked used).

@@ -270,6 +270,24 @@ int dp_smtp_conf_load(struct mxg_conf *mc, struct dp_smtp_conf *c, char *err, si
 		return rc;
 	c->hold_memory_max = u << 20;
 
+	/* Throttling per client IP (the original client behind a known host). */
+	if ((rc = get_secs(s, "throttle_window", 60, 1, 86400, &c->thr_window, err, errlen)))
+		return rc;
+	if ((rc = mxg_conf_get_u64(s, "throttle_connections", 0, 0, 10000000, &u, err, errlen)))
+		return rc;
+	c->thr_conns = (uint32_t)u;
+	if ((rc = mxg_conf_get_u64(s, "throttle_messages", 0, 0, 10000000, &u, err, errlen)))
+		return rc;
+	c->thr_msgs = (uint32_t)u;
+	if ((rc = mxg_conf_get_u64(s, "throttle_recipients", 0, 0, 100000000, &u, err, errlen)))
+		return rc;
+	c->thr_rcpts = (uint32_t)u;
+	if ((rc = mxg_conf_get_u64(s, "throttle_table_size", 8192, 64, 1 << 22, &u, err,
+				   errlen)))
+		return rc;
+	for (c->thr_slots = 64; c->thr_slots < u; c->thr_slots <<= 1)
+		;
+
 	/* TLS. */
 	if ((rc = mxg_conf_get_bool(s, "starttls", true, &c->starttls, err, errlen)) ||
 	    (rc = get_str(s, "tls_cert", "", c->tls_cert, sizeof(c->tls_cert), err, errlen)) ||

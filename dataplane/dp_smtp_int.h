@@ -31,6 +31,7 @@
 #define RBIO_MAX (64 * 1024)              /* ciphertext taken ahead of the engine */
 #define SWEEP_NS (50 * MXG_NSEC_PER_MSEC) /* timer granularity */
 #define RC_SLOTS 1024                     /* recipient cache entries per worker */
+#define THR_PROBE 8                       /* throttle table: slots probed per client */
 #define MAX_LISTENERS (DP_SMTP_MAX_ADDRS * (DP_SMTP_MAX_PORTS + 1))
 
 #define SMTP_FIELDS(X)                                                                  \
@@ -41,7 +42,9 @@
 	X(downstream_connects) X(downstream_reused) X(downstream_errors)               \
 	X(downstream_tls) X(bytes_in) X(input_pauses) X(policy_evaluations)          \
 	X(policy_jobs) X(quarantined) X(quarantine_failed) X(hold_refused)            \
-	X(track_failed) X(bcc_failed)
+	X(track_failed) X(bcc_failed)                                                  \
+	X(throttled_connections) X(throttled_messages) X(throttled_recipients)        \
+	X(throttle_evictions) X(filter_blocked_original)
 
 struct dp_smtp_stats {
 #define F(n) uint64_t n;
@@ -77,6 +80,12 @@ struct rc_ent {                  /* a recipient the downstream refused */
 	mxg_tstamp exp;
 };
 
+struct thr_ent {                 /* one client's counts in its window */
+	struct mxg_ip ip;        /* family 0: free slot */
+	uint32_t conns, msgs, rcpts;
+	mxg_tstamp start;        /* the window's start */
+};
+
 struct out;
 
 struct sess {                    /* one inbound SMTP session */
@@ -90,6 +99,14 @@ struct sess {                    /* one inbound SMTP session */
 	struct mxg_ip caddr;     /* TCP peer */
 	uint16_t cport, lport;
 	bool reprocess;          /* reprocessing port: no scan */
+	bool known;              /* the TCP peer is one of known_hosts */
+	/* sender filter: the original client a known host named */
+	struct mxg_ip judged;    /* the address last judged (family 0: none) */
+	bool orig_blocked;       /* ... is blocklisted: commands get 554 */
+	bool xclient_new;        /* XCLIENT started a new client session */
+	bool greet_due;          /* PROXY read: the held greeting is ours */
+	int greet_code;          /* 220, 421 (throttled) or 554 (blocked) */
+	bool close_due;          /* a 421 was queued: close once it is out */
 	bool dead;
 	bool in_pump, pump_again;
 	bool paused;             /* on_data_chunk returned SMTP_E_PAUSE */
@@ -181,6 +198,7 @@ struct dp_smtp_worker {
 	unsigned depth;          /* entry points in progress */
 	mxg_tstamp now;
 	struct rc_ent *rcache;
+	struct thr_ent *thr;     /* [c->thr_slots], NULL: throttling off */
 	uint64_t hold_bytes;     /* sess.hold capacity of all sessions */
 	struct dp_smtp_stats st;
 };

@@ -203,6 +203,10 @@ int smtp_srv_start(struct smtp_srv *s, const struct mxg_ip *peer, uint16_t port,
  * 554 refuse the session (then closed). |text| may be NULL. 0, MXG_E_INVAL
  * (wrong state or code) or MXG_E_NOMEM. */
 int smtp_srv_greet(struct smtp_srv *s, int code, const char *text, mxg_tstamp now);
+/* smtp_srv_greet with the enhanced status code of a refusal (|enh| NULL:
+ * 4.3.2 for 421, 5.7.1 for 554), e.g. 421 4.7.0 for a throttled client. */
+int smtp_srv_greet_enh(struct smtp_srv *s, int code, const char *enh, const char *text,
+		       mxg_tstamp now);
 
 /* Consumes up to |len| bytes. Returns the number consumed, or a negative
  * MXG_E_* code. Fewer than |len| are consumed when a callback paused, when

@@ -275,6 +275,12 @@ int smtp_srv_start(struct smtp_srv *s, const struct mxg_ip *peer, uint16_t port,
 
 int smtp_srv_greet(struct smtp_srv *s, int code, const char *text, mxg_tstamp now)
 {
+	return smtp_srv_greet_enh(s, code, NULL, text, now);
+}
+
+int smtp_srv_greet_enh(struct smtp_srv *s, int code, const char *enh, const char *text,
+		       mxg_tstamp now)
+{
 	char t[256];
 
 	if (s->hold != HOLD_GREET || (code != 220 && code != 421 && code != 554))
@@ -286,7 +292,9 @@ int smtp_srv_greet(struct smtp_srv *s, int code, const char *text, mxg_tstamp no
 		return srv_greeting(s, text ? t : NULL);
 	s->hold = HOLD_NONE;
 	s->st = SMTP_ST_CLOSED;
-	return smtp_buf_reply(&s->out, s->mem, code, ' ', code == 421 ? "4.3.2" : "5.7.1",
+	if (!enh || !*enh)
+		enh = code == 421 ? "4.3.2" : "5.7.1";
+	return smtp_buf_reply(&s->out, s->mem, code, ' ', enh,
 			      "%s %s", s->host, text ? t : "Service not available");
 }
 

@@ -22,6 +22,8 @@ BAD = [
     ("tls_version_bad", "tls_min_version", "1.1"),
     ("size_too_small", "max_message_size", "10"),
     ("proxy_without_known", "proxy_protocol", "yes"),
+    ("throttle_window_zero", "throttle_window", "0"),
+    ("throttle_rcpt_bad", "throttle_recipients", "-3"),
 ]
 
 

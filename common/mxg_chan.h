@@ -24,6 +24,13 @@
  *	           quarantine id, then an error text (the rest of the frame).
  *	           Sent only after the row is committed (status 0) or the
  *	           insert failed / the database is down (status 1).
+ *	BLOCKLIST  C->D JSON {"version": N, "entries": [{"prefix": "198.51.100.0/24",
+ *	           "reason": "...", "source": "admin"|"profiler", "expires_at":
+ *	           epoch seconds or null (never)}]}: the whole live sender
+ *	           blocklist (control/sql/0004_blocklist.sql), sent after HELLO
+ *	           and after every change (NOTIFY mxg_blocklist, coalesced).
+ *	           The dataplane applies the difference with the list it
+ *	           applied before (dataplane/dp_ctl.c).
  *
  * Integers are big endian. The request id is the dataplane's: it routes
  * the answer to the worker and session that wait for it.
@@ -44,7 +51,8 @@ enum mxg_chan_type {
 	MXG_CHAN_TRACK = 4,
 	MXG_CHAN_QUAR = 5,
 	MXG_CHAN_QUAR_ACK = 6,
-	MXG_CHAN_TYPE_MAX = 6,
+	MXG_CHAN_BLOCKLIST = 7,
+	MXG_CHAN_TYPE_MAX = 7,
 };
 
 /* Writes the 5-byte header of a frame of |type| with |payload_len| bytes. */

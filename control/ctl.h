@@ -26,6 +26,7 @@ struct ctl_http;
 struct ctl_smtp;
 struct ctl_notify;
 struct ctl_chan;
+struct ctl_prof;
 
 /* The [control] section of the configuration file (ctl_conf.c). */
 struct ctl_conf {
@@ -62,6 +63,7 @@ struct ctl {
 	struct ctl_smtp *smtp;         /* outgoing SMTP sessions (ctl_smtp.c) */
 	struct ctl_notify *notify;     /* notification queue (ctl_notify.c) */
 	struct ctl_chan *chan;         /* control channel to the dataplanes */
+	struct ctl_prof *prof;         /* IP profiler (ctl_prof.c) */
 	uint8_t (*tokens)[CTL_TOKEN_HASH_LEN]; /* admin token hashes (cache) */
 	size_t ntokens;
 	int64_t policy_version;        /* last seen (NOTIFY or query) */

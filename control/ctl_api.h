@@ -25,6 +25,9 @@ ctl_api_fn ctl_api_policy_list, ctl_api_policy_get, ctl_api_policy_create,
 /* ctl_api_store.c */
 ctl_api_fn ctl_api_status, ctl_api_quarantine_list, ctl_api_quarantine_get,
 	ctl_api_quarantine_delete, ctl_api_log_search;
+/* ctl_api_blocklist.c: /api/v1/blocklist, /api/v1/profiler */
+ctl_api_fn ctl_api_blocklist_list, ctl_api_blocklist_add, ctl_api_blocklist_delete,
+	ctl_api_profiler;
 /* ctl_release.c: POST /api/v1/quarantine/{id}/release */
 ctl_api_fn ctl_api_quarantine_release;
 

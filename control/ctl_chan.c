@@ -26,6 +26,15 @@
  * connection is dedicated (ctl_db queues in order: a burst of quarantines
  * is served first come, first served, never behind tracking).
  *
+ * BLOCKLIST. The same scheme as the policy for the sender blocklist
+ * (issue 7): mxg_blocklist_snapshot() read on the main connection after
+ * NOTIFY mxg_blocklist (coalesced: one query in flight, at most one more
+ * after it), cached reference counted, sent on HELLO and to every
+ * connection whose bl_sent differs. A timer set to the earliest expires_at
+ * deletes expired rows (mxg_blocklist_purge()), which bumps the version
+ * and pushes the list without them; the dataplane expires them on its own
+ * at the deadline meanwhile.
+ *
  * TRACKING. A TRACK frame is parsed and checked here (types, uuid, IP
  * address, timestamp) so that the SQL cannot fail on a value; the text
  * itself, not a re-serialisation, is queued (a record without "node" gets
@@ -72,6 +81,7 @@
 #include "mxg_time.h"
 
 #include "ctl_notify.h"
+#include "ctl_prof.h"
 
 #define COMP "chan"
 
@@ -91,6 +101,12 @@
 /* ---------------------------------------------------------------- SQL */
 
 #define POLICY_SQL "SELECT s::text, (s->>'version')::bigint FROM mxg_policy_snapshot() s"
+
+/* The snapshot, its version and the earliest expiry (epoch s, NULL none). */
+#define BLOCKLIST_SQL                                                                    \
+	"SELECT s::text, (s->>'version')::bigint, (SELECT extract(epoch FROM "              \
+	"min(expires_at))::float8 FROM blocklist WHERE expires_at IS NOT NULL) "            \
+	"FROM mxg_blocklist_snapshot() s"
 
 /* $1 metadata (jsonb, checked), $2 the message (bytea, binary). Index keys
  * are cut to 500 characters: a btree entry must fit a third of a page. */
@@ -166,6 +182,7 @@ struct conn {
 	json_int_t pid;
 	int64_t running;            /* policy version acknowledged; -1 none */
 	int64_t sent;               /* last policy version sent; -1 none */
+	int64_t bl_sent;            /* last blocklist version sent; -1 none */
 	char policy_error[160];     /* last rejection, "" if none */
 	time_t since;
 	uint64_t track_rx, track_dropped, quar_stored, quar_failed;
@@ -203,6 +220,12 @@ struct ctl_chan {
 	struct event *ev_pol_retry;
 	time_t pol_err_logged;
 
+	/* blocklist */
+	struct snap *bl;
+	bool bl_busy, bl_again;
+	struct event *ev_bl_retry, *ev_bl_expire;
+	time_t bl_err_logged;
+
 	/* tracking */
 	struct trec_list tq;        /* queued, oldest first */
 	struct trec_list tfl;       /* in flight */
@@ -225,11 +248,13 @@ struct ctl_chan {
 static void conn_free(struct conn *k);
 static void track_kick(struct ctl_chan *ch);
 static void pol_request(struct ctl_chan *ch);
+static void bl_request(struct ctl_chan *ch);
+static void send_blocklist(struct conn *k, struct snap *s);
 
 static const char *type_name(unsigned t)
 {
 	static const char *const names[] = { "?",	 "HELLO", "POLICY",  "POLICY_ACK",
-					     "TRACK", "QUAR",  "QUAR_ACK" };
+					     "TRACK", "QUAR",  "QUAR_ACK", "BLOCKLIST" };
 
 	return t <= MXG_CHAN_TYPE_MAX ? names[t] : "?";
 }
@@ -624,6 +649,176 @@ void ctl_chan_policy_changed(struct ctl_chan *ch, int64_t version)
 	pol_request(ch);
 }
 
+/* ------------------------------------------------------------- blocklist */
+
+static void send_blocklist(struct conn *k, struct snap *s)
+{
+	struct evbuffer *out = bufferevent_get_output(k->bev);
+	uint8_t hdr[MXG_CHAN_HDR_LEN];
+
+	if (k->failed || !conn_room(k, s->len + sizeof(hdr)))
+		return;
+	mxg_chan_hdr(hdr, MXG_CHAN_BLOCKLIST, s->len);
+	s->refs++;
+	if (evbuffer_add(out, hdr, sizeof(hdr)) != 0 ||
+	    evbuffer_add_reference(out, s->text, s->len, snap_cleanup, s) != 0) {
+		s->refs--;
+		conn_fail(k, "out of memory sending the blocklist");
+		return;
+	}
+	k->bl_sent = s->version;
+	MXG_DEBUG(COMP, "dataplane #%u %s[%lld]: blocklist version %lld sent (%zu bytes)", k->id,
+		  k->node, (long long)k->pid, (long long)s->version, s->len);
+}
+
+static void push_blocklist(struct ctl_chan *ch)
+{
+	struct conn *k, *t;
+
+	for (k = TAILQ_FIRST(&ch->conns); k; k = t) {
+		t = TAILQ_NEXT(k, link);
+		if (k->hello && !k->failed && k->bl_sent != ch->bl->version)
+			send_blocklist(k, ch->bl);
+	}
+}
+
+static void bl_retry_later(struct ctl_chan *ch)
+{
+	struct timeval tv = { POLICY_RETRY_S, 0 };
+
+	if (!ch->closing && !evtimer_pending(ch->ev_bl_retry, NULL))
+		evtimer_add(ch->ev_bl_retry, &tv);
+}
+
+/* Arms the purge timer for the earliest expiry |at| (epoch seconds). */
+static void bl_arm_expiry(struct ctl_chan *ch, double at)
+{
+	struct timeval tv;
+	double d = at - (double)time(NULL);
+
+	if (d < 0)
+		d = 0;
+	if (d > 86400)
+		d = 86400; /* re-read daily anyway: cheap */
+	d += 0.2;        /* past the deadline: now() > expires_at in SQL */
+	tv.tv_sec = (time_t)d;
+	tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+	evtimer_del(ch->ev_bl_expire);
+	evtimer_add(ch->ev_bl_expire, &tv);
+}
+
+static void on_bl_purged(enum ctl_db_status st, PGresult *res, void *ud)
+{
+	struct ctl_chan *ch = ud;
+
+	if (ch->closing)
+		return;
+	if (st == CTL_DB_SQL)
+		MXG_WARN(COMP, "mxg_blocklist_purge(): %.*s",
+			 (int)strcspn(PQresultErrorMessage(res), "\n"), PQresultErrorMessage(res));
+	else if (st == CTL_DB_OK && PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > 0)
+		MXG_INFO(COMP, "blocklist: %s expired entr%s removed", PQgetvalue(res, 0, 0),
+			 atoi(PQgetvalue(res, 0, 0)) == 1 ? "y" : "ies");
+	/* a deletion NOTIFYs mxg_blocklist; otherwise re-read for the next deadline */
+	if (st != CTL_DB_OK || PQntuples(res) != 1 || atoi(PQgetvalue(res, 0, 0)) == 0)
+		bl_request(ch);
+}
+
+static void on_bl_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_chan *ch = arg;
+
+	if (ch->closing || ctl_db_query(ch->c->db, "SELECT mxg_blocklist_purge()", 0, NULL,
+					false, on_bl_purged, ch) != 0)
+		return; /* database down: its return re-reads the list */
+}
+
+static void on_blocklist(enum ctl_db_status st, PGresult *res, void *ud)
+{
+	struct ctl_chan *ch = ud;
+	time_t now = time(NULL);
+
+	ch->bl_busy = false;
+	if (ch->closing)
+		return;
+	if (st == CTL_DB_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+	    !PQgetisnull(res, 0, 1)) {
+		int64_t v = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		size_t len = (size_t)PQgetlength(res, 0, 0);
+
+		if (!PQgetisnull(res, 0, 2))
+			bl_arm_expiry(ch, strtod(PQgetvalue(res, 0, 2), NULL));
+		else
+			evtimer_del(ch->ev_bl_expire);
+		/* the same version may carry fewer entries (expired ones are
+		 * left out without a change): compare the text too */
+		if (!ch->bl || ch->bl->version != v || ch->bl->len != len ||
+		    memcmp(ch->bl->text, PQgetvalue(res, 0, 0), len) != 0) {
+			struct snap *s = malloc(sizeof(*s) + len + 1);
+
+			if (!s) {
+				MXG_ERR(COMP, "blocklist version %lld: out of memory", (long long)v);
+				bl_retry_later(ch);
+				goto again;
+			}
+			s->refs = 1;
+			s->version = v;
+			s->len = len;
+			memcpy(s->text, PQgetvalue(res, 0, 0), len + 1);
+			if (ch->bl && ch->bl->version == v) {
+				struct conn *k;
+
+				TAILQ_FOREACH(k, &ch->conns, link) /* resend the same version */
+					if (k->bl_sent == v)
+						k->bl_sent = -1;
+			}
+			snap_unref(ch->bl);
+			ch->bl = s;
+			MXG_INFO(COMP, "blocklist version %lld (%zu bytes) for %u dataplane(s)",
+				 (long long)v, len, ch->nconns);
+		}
+		push_blocklist(ch);
+	} else if (st != CTL_DB_DOWN) {
+		if (now - ch->bl_err_logged >= LOG_EVERY_S) {
+			ch->bl_err_logged = now;
+			MXG_WARN(COMP, "blocklist snapshot query failed: %.*s",
+				 res ? (int)strcspn(PQresultErrorMessage(res), "\n") : 7,
+				 res ? PQresultErrorMessage(res) : "no rows");
+		}
+		bl_retry_later(ch);
+	}
+again:
+	if (ch->bl_again) {
+		ch->bl_again = false;
+		bl_request(ch);
+	}
+}
+
+static void bl_request(struct ctl_chan *ch)
+{
+	if (ch->closing)
+		return;
+	if (ch->bl_busy) {
+		ch->bl_again = true;
+		return;
+	}
+	ch->bl_busy = true;
+	if (ctl_db_query(ch->c->db, BLOCKLIST_SQL, 0, NULL, false, on_blocklist, ch) != 0)
+		ch->bl_busy = false;
+}
+
+static void on_bl_retry(evutil_socket_t fd, short what, void *arg)
+{
+	bl_request(arg);
+}
+
+void ctl_chan_blocklist_changed(struct ctl_chan *ch, int64_t version)
+{
+	if (!ch || (version > 0 && ch->bl && ch->bl->version >= version))
+		return;
+	bl_request(ch);
+}
+
 /* ------------------------------------------------------------ tracking */
 
 static unsigned ms_since(mxg_tstamp t)
@@ -837,6 +1032,7 @@ static int on_track(struct conn *k, const uint8_t *p, size_t len)
 	notify = json_object_get(j, "notify");
 	if (json_array_size(notify))
 		ctl_notify_submit(ch->c, j); /* borrowed, nothing kept */
+	ctl_prof_track(ch->c, j); /* IP profiler: borrowed, nothing kept */
 	if (!json_object_get(j, "node")) {
 		json_object_set_new(j, "node", json_string(k->node));
 		dump = json_dumps(j, JSON_COMPACT);
@@ -1022,6 +1218,9 @@ static int on_hello(struct conn *k, const uint8_t *p, size_t len)
 	if (k->ch->snap)
 		send_policy(k, k->ch->snap);
 	pol_request(k->ch); /* the newest, if the cached one is not */
+	if (k->ch->bl && !k->failed)
+		send_blocklist(k, k->ch->bl);
+	bl_request(k->ch);
 	return k->failed ? MXG_E_PROTO : 0;
 }
 
@@ -1071,7 +1270,7 @@ static int on_frame(enum mxg_chan_type type, const uint8_t *p, size_t len, void 
 
 	if (k->failed)
 		return MXG_E_PROTO;
-	if (type == MXG_CHAN_POLICY || type == MXG_CHAN_QUAR_ACK) {
+	if (type == MXG_CHAN_POLICY || type == MXG_CHAN_QUAR_ACK || type == MXG_CHAN_BLOCKLIST) {
 		conn_fail(k, "%s: a frame of the control plane's, not the dataplane's",
 			  type_name(type));
 		return MXG_E_PROTO;
@@ -1153,7 +1352,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	}
 	k->ch = ch;
 	k->id = ++ch->serial;
-	k->running = k->sent = -1;
+	k->running = k->sent = k->bl_sent = -1;
 	k->since = time(NULL);
 	TAILQ_INIT(&k->quars);
 	TAILQ_INSERT_TAIL(&ch->conns, k, link);
@@ -1281,7 +1480,10 @@ struct ctl_chan *ctl_chan_new(struct ctl *c, const struct ctl_user *u)
 	ch->ev_pol_retry = evtimer_new(c->base, on_pol_retry, ch);
 	ch->ev_track = evtimer_new(c->base, on_track_timer, ch);
 	ch->ev_accept_retry = evtimer_new(c->base, on_accept_retry, ch);
-	if (!ch->ev_pol_retry || !ch->ev_track || !ch->ev_accept_retry)
+	ch->ev_bl_retry = evtimer_new(c->base, on_bl_retry, ch);
+	ch->ev_bl_expire = evtimer_new(c->base, on_bl_expire, ch);
+	if (!ch->ev_pol_retry || !ch->ev_track || !ch->ev_accept_retry || !ch->ev_bl_retry ||
+	    !ch->ev_bl_expire)
 		goto fail;
 	if (make_parent(ch, u) || (fd = bind_socket(ch, u)) < 0)
 		goto fail;
@@ -1341,7 +1543,12 @@ void ctl_chan_free(struct ctl_chan *ch)
 		event_free(ch->ev_track);
 	if (ch->ev_accept_retry)
 		event_free(ch->ev_accept_retry);
+	if (ch->ev_bl_retry)
+		event_free(ch->ev_bl_retry);
+	if (ch->ev_bl_expire)
+		event_free(ch->ev_bl_expire);
 	snap_unref(ch->snap);
+	snap_unref(ch->bl);
 	free(ch);
 }
 
@@ -1363,7 +1570,7 @@ json_t *ctl_chan_dataplanes(const struct ctl_chan *ch)
 		gmtime_r(&k->since, &tm);
 		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		json_array_append_new(a, json_pack(
-			"{s:s, s:I, s:s, s:o, s:o, s:o, s:s, s:I, s:I, s:I, s:I}",
+			"{s:s, s:I, s:s, s:o, s:o, s:o, s:s, s:I, s:I, s:I, s:I, s:o}",
 			"node", k->node, "pid", (json_int_t)k->pid, "version", k->version,
 			"policy_version", k->running >= 0 ? json_integer(k->running) : json_null(),
 			"policy_sent", k->sent >= 0 ? json_integer(k->sent) : json_null(),
@@ -1373,7 +1580,8 @@ json_t *ctl_chan_dataplanes(const struct ctl_chan *ch)
 			"track_received", (json_int_t)k->track_rx,
 			"track_dropped", (json_int_t)k->track_dropped,
 			"quar_stored", (json_int_t)k->quar_stored,
-			"quar_failed", (json_int_t)k->quar_failed));
+			"quar_failed", (json_int_t)k->quar_failed,
+			"blocklist_sent", k->bl_sent >= 0 ? json_integer(k->bl_sent) : json_null()));
 	}
 	return a;
 }
@@ -1382,10 +1590,12 @@ json_t *ctl_chan_counters(const struct ctl_chan *ch)
 {
 	if (!ch)
 		return json_object();
-	return json_pack("{s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I}",
+	return json_pack("{s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, "
+			 "s:I}",
 			 "socket", ch->path, "connections", (json_int_t)ch->nconns,
 			 "accepted", (json_int_t)ch->accepted,
 			 "policy_version", ch->snap ? json_integer(ch->snap->version) : json_null(),
+			 "blocklist_version", ch->bl ? json_integer(ch->bl->version) : json_null(),
 			 "track_received", (json_int_t)ch->t_records,
 			 "track_queued_rows", (json_int_t)(ch->tq_rows + ch->tfl_rows),
 			 "track_rows_stored", (json_int_t)ch->t_rows_stored,

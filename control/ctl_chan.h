@@ -61,6 +61,12 @@ void ctl_chan_free(struct ctl_chan *ch);
  * re-reads the snapshot unless the cached one is already that recent. */
 void ctl_chan_policy_changed(struct ctl_chan *ch, int64_t version);
 
+/* The blocklist may have changed (NOTIFY mxg_blocklist with |version|, or
+ * 0 when the main connection came back): re-reads mxg_blocklist_snapshot()
+ * unless the cached one is that recent, and pushes it (MXG_CHAN_BLOCKLIST)
+ * to every dataplane that has not got it. */
+void ctl_chan_blocklist_changed(struct ctl_chan *ch, int64_t version);
+
 /* GET /api/v1/status: the connected dataplanes (array, new reference) and
  * the channel's counters (object, new reference). NULL |ch|: empty. */
 json_t *ctl_chan_dataplanes(const struct ctl_chan *ch);

@@ -322,7 +322,8 @@ static void connected(struct ctl_db *db)
 	event_add(db->ev_read, NULL);
 	db->st = DB_SETUP;
 	/* ahead of anything queued: LISTEN before the first change is read */
-	if (enqueue(db, "LISTEN mxg_policy; SET statement_timeout = '30s'; "
+	if (enqueue(db, "LISTEN mxg_policy; LISTEN mxg_blocklist; LISTEN mxg_settings; "
+			"SET statement_timeout = '30s'; "
 			"SET application_name = 'mxgate-control'",
 		    0, NULL, NULL, NULL, false, on_setup, db, true) != 0) {
 		lost(db, "out of memory");

@@ -5,7 +5,8 @@
  * One libpq connection driven by the event loop (PQconnectStart/Poll,
  * PQsendQueryParams, PQconsumeInput on read events of PQsocket, PQflush on
  * write events). Queries queue and run one at a time, in order. The
- * connection LISTENs on "mxg_policy" and reports notifications.
+ * connection LISTENs on "mxg_policy", "mxg_blocklist" and "mxg_settings" and
+ * reports notifications.
  *
  * Health: "db_ok" (ctl_db_ok) is true only while the connection is up and
  * set up. When it breaks, every queued query fails with CTL_DB_DOWN at once

@@ -64,6 +64,10 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_GET, "/api/v1/logs", true, ctl_api_log_search },
 	{ EVHTTP_REQ_GET, "/api/v1/config/export", true, ctl_api_config_export },
 	{ EVHTTP_REQ_POST, "/api/v1/config/import", true, ctl_api_config_import },
+	{ EVHTTP_REQ_GET, "/api/v1/blocklist", true, ctl_api_blocklist_list },
+	{ EVHTTP_REQ_POST, "/api/v1/blocklist", true, ctl_api_blocklist_add },
+	{ EVHTTP_REQ_DELETE, "/api/v1/blocklist/", true, ctl_api_blocklist_delete },
+	{ EVHTTP_REQ_GET, "/api/v1/profiler", false, ctl_api_profiler },
 };
 
 void ctl_http_reply_text(struct evhttp_request *req, int code, const char *text)

@@ -39,6 +39,7 @@
 #include "ctl_http.h"
 #include "ctl_notify.h"
 #include "ctl_pg.h"
+#include "ctl_prof.h"
 #include "ctl_smtp.h"
 #include "ctl_tls.h"
 #include "ctl_token.h"
@@ -94,6 +95,8 @@ static void on_db_state(bool up, void *ud)
 		return;
 	refresh(c);
 	ctl_chan_policy_changed(c->chan, 0); /* NOTIFYs may have been missed */
+	ctl_chan_blocklist_changed(c->chan, 0);
+	ctl_prof_reload(c);
 	if (!c->ready) {
 		/* "ready" means serving with the database: status says db_ok */
 		c->ready = true;
@@ -109,6 +112,14 @@ static void on_notify(const char *chan, const char *payload, void *ud)
 	struct ctl *c = ud;
 	long long v = strtoll(payload, NULL, 10);
 
+	if (strcmp(chan, "mxg_blocklist") == 0) {
+		ctl_chan_blocklist_changed(c->chan, v);
+		return;
+	}
+	if (strcmp(chan, "mxg_settings") == 0) {
+		ctl_prof_reload(c);
+		return;
+	}
 	if (strcmp(chan, "mxg_policy") != 0)
 		return;
 	if (v > c->policy_version) {
@@ -125,8 +136,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	if (!ctl_db_ok(c->db))
 		return;
 	refresh(c);
+	ctl_prof_tick(c);
 	if (++c->ticks % MAINT_TICKS == 0)
-		ctl_db_query(c->db, "SELECT mxg_maintain()", 0, NULL, false, on_ignore, NULL);
+		ctl_db_query(c->db, "SELECT mxg_maintain(), mxg_blocklist_purge()", 0, NULL, false,
+			     on_ignore, NULL);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -210,7 +223,7 @@ int main(int argc, char **argv)
 		goto out;
 
 	c->base = event_base_new();
-	if (!c->base || ctl_smtp_init(c) || ctl_notify_init(c))
+	if (!c->base || ctl_smtp_init(c) || ctl_notify_init(c) || ctl_prof_init(c))
 		goto out;
 	c->http = ctl_http_new(c, ssl, c->conf.api_host, c->conf.api_port);
 	ssl = NULL; /* owned by the server now */
@@ -236,6 +249,7 @@ out:
 	ctl_smtp_fini(c);    /* answers releases in flight, before the HTTP server goes */
 	ctl_db_free(c->db); /* answers what is still pending (503) */
 	ctl_chan_free(c->chan); /* after c->db: its policy query calls back */
+	ctl_prof_fini(c);       /* after c->db: its inserts call back */
 	ctl_http_free(c->http);
 	if (c->ev_timer)
 		event_free(c->ev_timer);

@@ -12,7 +12,9 @@
 #include <stdbool.h>
 
 /* True if mxgatectl's |argv| (command first) is a local pre-filter
- * command: "xdp ...", or "block"/"allow" without --control. */
+ * command: "xdp ...", "allow ..." without --control, "block del|gc", or
+ * "block ..." with --name or --local. "block add|remove|list" otherwise
+ * go to the control plane's API (/api/v1/blocklist). */
 bool ctl_xdp_cli_is_local(int argc, char **argv);
 
 /* Runs the local command |argv| (command first); returns the exit status

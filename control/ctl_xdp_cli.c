@@ -89,6 +89,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "generic", no_argument, NULL, 'g' },
 		{ "replace", no_argument, NULL, 'p' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "local", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -120,6 +121,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'g': o->mode = XPF_MODE_GENERIC; break;
 		case 'p': o->replace = true; break;
 		case 'f': o->force = true; break;
+		case 'L': break; /* chose this file (ctl_xdp_cli_is_local) */
 		default: return EX_USAGE;
 		}
 	}
@@ -450,7 +452,18 @@ bool ctl_xdp_cli_is_local(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--control"))
 			return false;
-	return true;
+	if (!strcmp(argv[0], "allow"))
+		return true;
+	/* block add/remove/list go to the control plane (stored, pushed to
+	 * every dataplane); the local maps with --name/--local, or for the
+	 * verbs only they have (del, gc) */
+	if (argc > 1 && (!strcmp(argv[1], "del") || !strcmp(argv[1], "gc")))
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--local") || !strcmp(argv[i], "--name") ||
+		    !strncmp(argv[i], "--name=", 7))
+			return true;
+	return false;
 }
 
 int ctl_xdp_cli_main(int argc, char **argv)

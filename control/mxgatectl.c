@@ -69,9 +69,12 @@ static void usage(FILE *f)
 		"  quarantine show ID [--raw FILE] | delete ID | release ID\n"
 		"  log search [--sender A] [--recipient A] [--subject S] [--message-id ID]\n"
 		"             [--since T] [--until T] [--verdict V] [--limit N]\n"
+		"  block add PREFIX [--reason R] [--expires SECONDS] | remove PREFIX | list\n"
+		"                  [--source admin|profiler]   (control plane: every dataplane)\n"
+		"  profiler        (the IP profiler's settings and counters)\n"
 		"  xdp attach|adopt|detach IFACE | list | stats | conf   (local, root)\n"
-		"  block add|del PREFIX | list | gc; allow add|del PREFIX | list\n"
-		"        (local pinned XDP maps; see docs/filter.md for options)\n"
+		"  block add|del PREFIX --local|--name N | list --local | gc; allow add|del\n"
+		"        PREFIX | list  (local pinned XDP maps; see docs/filter.md)\n"
 		"FILE may be '-' for standard input/output. Times: YYYY-MM-DD[THH:MM:SS][Z].\n"
 		"exit: 0 ok, 1 refused by the control plane, 2 usage or bad file,\n"
 		"      3 control plane unreachable or failing\n");
@@ -570,6 +573,129 @@ static int cmd_log(int argc, char **argv)
 	return 0;
 }
 
+/* "198.51.100.0/24" -> "198.51.100.0%2F24" (a path segment). */
+static void path_escape(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s && o + 4 < len; s++) {
+		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '.' || *s == '-')
+			out[o++] = *s;
+		else
+			o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*s);
+	}
+	if (*s)
+		die(EX_USAGE, "'%.40s...' is too long for a prefix", s);
+	out[o] = '\0';
+}
+
+/* block add|remove|list against /api/v1/blocklist (the stored list that
+ * every dataplane and XDP pre-filter gets). */
+static int cmd_block(int argc, char **argv)
+{
+	const char *reason = NULL, *expires = NULL, *source = NULL, *prefix = NULL;
+	char path[512], esc[300];
+	json_t *j, *r, *body;
+	size_t i;
+
+	need_args(argc, 1, "block add|remove|list");
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--control"))
+			continue;
+		if (!strcmp(argv[k], "--reason") || !strcmp(argv[k], "--expires") ||
+		    !strcmp(argv[k], "--source")) {
+			if (k + 1 >= argc)
+				die(EX_USAGE, "%s needs a value", argv[k]);
+			if (argv[k][2] == 'r')
+				reason = argv[++k];
+			else if (argv[k][2] == 'e')
+				expires = argv[++k];
+			else
+				source = argv[++k];
+		} else if (!strncmp(argv[k], "--", 2)) {
+			die(EX_USAGE, "block %s: unknown option %s", argv[0], argv[k]);
+		} else if (!prefix) {
+			prefix = argv[k];
+		} else {
+			die(EX_USAGE, "block %s: unexpected argument '%s'", argv[0], argv[k]);
+		}
+	}
+	if (!strcmp(argv[0], "list")) {
+		if (prefix || reason || expires)
+			die(EX_USAGE, "usage: mxgatectl block list [--source admin|profiler]");
+		snprintf(path, sizeof(path), "/api/v1/blocklist");
+		if (source && cli_http_add_param(path, sizeof(path), "source", source) != 0)
+			die(EX_USAGE, "--source too long");
+		j = call("GET", path, NULL);
+		if (g.json) {
+			print_json(j, stdout);
+		} else {
+			printf("%-43s %-8s %-10s %s\n", "PREFIX", "SOURCE", "EXPIRES IN", "REASON");
+			json_array_foreach(json_object_get(j, "entries"), i, r) {
+				json_t *e = json_object_get(r, "expires_in");
+				char left[24] = "never";
+
+				if (json_is_integer(e))
+					snprintf(left, sizeof(left), "%llds",
+						 (long long)json_integer_value(e));
+				printf("%-43s %-8s %-10s %s\n",
+				       json_string_value(json_object_get(r, "prefix")),
+				       json_string_value(json_object_get(r, "source")), left,
+				       json_string_value(json_object_get(r, "reason")));
+			}
+		}
+		json_decref(j);
+		return 0;
+	}
+	if (!strcmp(argv[0], "add")) {
+		char *text, *end;
+		long long secs = 0;
+
+		if (!prefix || source)
+			die(EX_USAGE, "usage: mxgatectl block add PREFIX [--reason R] "
+			    "[--expires SECONDS]");
+		if (expires) {
+			secs = strtoll(expires, &end, 10);
+			if (!*expires || *end || secs < 1)
+				die(EX_USAGE, "--expires: '%s' is not a number of seconds >= 1",
+				    expires);
+		}
+		body = json_pack("{s:s}", "prefix", prefix);
+		if (reason)
+			json_object_set_new(body, "reason", json_string(reason));
+		if (expires)
+			json_object_set_new(body, "expires_in", json_integer(secs));
+		text = json_dumps(body, JSON_COMPACT);
+		json_decref(body);
+		if (!text)
+			die(EX_USAGE, "out of memory");
+		j = call("POST", "/api/v1/blocklist", text);
+		free(text);
+		if (g.json)
+			print_json(j, stdout);
+		else
+			printf("blocked %s%s%s%s\n", json_string_value(json_object_get(j, "prefix")),
+			       expires ? " for " : "", expires ? expires : "", expires ? " s" : "");
+		json_decref(j);
+		return 0;
+	}
+	if (!strcmp(argv[0], "remove") || !strcmp(argv[0], "del")) {
+		if (!prefix || reason || expires || source)
+			die(EX_USAGE, "usage: mxgatectl block remove PREFIX");
+		path_escape(prefix, esc, sizeof(esc));
+		snprintf(path, sizeof(path), "/api/v1/blocklist/%s", esc);
+		j = call("DELETE", path, NULL);
+		if (g.json)
+			print_json(j, stdout);
+		else
+			printf("removed %s\n", json_string_value(json_object_get(j, "deleted")));
+		json_decref(j);
+		return 0;
+	}
+	return die(EX_USAGE, "block: unknown subcommand '%s' (add, remove, list)", argv[0]);
+}
+
 /* Defaults from the configuration file's [control] section. */
 static void from_config(const char *cfg, bool explicit_cfg, char *state_dir, size_t slen)
 {
@@ -696,6 +822,15 @@ int main(int argc, char **argv)
 		rc = cmd_quarantine(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "log") == 0)
 		rc = cmd_log(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "block") == 0)
+		rc = cmd_block(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "profiler") == 0) {
+		json_t *j = call("GET", "/api/v1/profiler", NULL);
+
+		print_json(j, stdout);
+		json_decref(j);
+		rc = 0;
+	}
 	else
 		rc = die(EX_USAGE, "unknown command '%s' (mxgatectl --help)", argv[0]);
 	explicit_bzero(g.token, sizeof(g.token));

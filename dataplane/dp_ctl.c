@@ -10,6 +10,16 @@
  *	timeout (5 s): the thread may wait for mxgate-control, the cores never
  *	do. A write that fails ends the connection.
  *
+ * BLOCKLIST
+ *	Each MXG_CHAN_BLOCKLIST frame carries the whole live list. The thread
+ *	keeps the list it applied (sorted by family, length, address) and
+ *	hands only the difference to dp_filter_ctl_apply: new or changed
+ *	entries (reason, expiry) are added, vanished ones removed. A change
+ *	that could not be applied (a worker's ring stayed full, an XDP map
+ *	write failed) is retried every 500 ms until it is. The applied list
+ *	outlives the connection: a control plane restart does not unblock
+ *	anyone, and the list it sends after HELLO is again a difference.
+ *
  * QUARANTINE ACKNOWLEDGEMENTS, EXACTLY ONCE
  *	A request id is (worker index + 1) << 56 | sequence. Requests written
  *	to the socket are remembered (in_flight) until their QUAR_ACK comes
@@ -46,6 +56,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define SEND_TIMEOUT_S 5
+#define BL_RETRY_MS 500
+#define BL_ENTRIES_MAX (1u << 22)
 
 struct up_msg {
 	enum mxg_chan_type type;
@@ -53,6 +65,17 @@ struct up_msg {
 	uint64_t req;            /* QUAR */
 	size_t len;
 	uint8_t data[];          /* frame payload */
+};
+
+struct bl_ent {                  /* a blocklist entry as applied */
+	struct mxg_prefix p;     /* host bits clear */
+	uint32_t reason;
+	int64_t expires_at;      /* epoch s, 0 = never */
+};
+
+struct bl_set {
+	struct bl_ent *v;
+	size_t n;
 };
 
 struct wl {                      /* per worker; written by that worker only */
@@ -79,6 +102,9 @@ static struct {
 	struct mxg_chan_rx rx;
 	uint64_t *inflight;
 	size_t ninflight, capinflight;
+	struct bl_set bl_applied, bl_want;
+	bool bl_dirty;           /* bl_want not (entirely) applied yet */
+	uint64_t bl_retry_ms;
 	/* counters (relaxed atomics: workers add to some) */
 	struct dp_ctl_stats st;
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
@@ -393,6 +419,172 @@ static void on_policy(const uint8_t *p, size_t n)
 						 "error", ""));
 }
 
+/* ------------------------------------------------------------ blocklist */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int bl_cmp(const void *a, const void *b)
+{
+	const struct mxg_prefix *x = &((const struct bl_ent *)a)->p;
+	const struct mxg_prefix *y = &((const struct bl_ent *)b)->p;
+
+	if (x->ip.family != y->ip.family)
+		return x->ip.family < y->ip.family ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->ip.a, y->ip.a, sizeof(x->ip.a));
+}
+
+static void bl_mask(struct mxg_prefix *p)
+{
+	unsigned bits = p->len;
+
+	for (unsigned i = 0; i < sizeof(p->ip.a); i++) {
+		if (i >= (p->ip.family == 4 ? 4u : 16u))
+			p->ip.a[i] = 0;
+		else if (bits >= 8)
+			bits -= 8;
+		else {
+			p->ip.a[i] &= (uint8_t)(0xff00u >> bits);
+			bits = 0;
+		}
+	}
+}
+
+/* Applies the difference between bl_applied and bl_want. */
+static void bl_sync(void)
+{
+	struct bl_set *a = &g.bl_applied, *w = &g.bl_want;
+	struct dp_filter_change *c = malloc((a->n + w->n + 1) * sizeof(*c));
+	struct bl_ent *next = malloc((a->n + w->n + 1) * sizeof(*next));
+	size_t i = 0, j = 0, n = 0, nn = 0;
+	uint64_t failed = 0;
+
+	if (!c || !next) {
+		free(c);
+		free(next);
+		g.bl_retry_ms = mono_ms() + BL_RETRY_MS;
+		return;
+	}
+	while (i < a->n || j < w->n) {
+		int d = i == a->n ? 1 : j == w->n ? -1 : bl_cmp(&a->v[i], &w->v[j]);
+
+		if (d < 0) {                                  /* gone */
+			c[n++] = (struct dp_filter_change){ .p = a->v[i++].p, .block = false };
+		} else if (d > 0 || a->v[i].reason != w->v[j].reason ||
+			   a->v[i].expires_at != w->v[j].expires_at) {
+			c[n++] = (struct dp_filter_change){ .p = w->v[j].p, .block = true,
+				.reason = w->v[j].reason, .expires_at = w->v[j].expires_at };
+			if (d == 0)
+				i++;
+			j++;
+		} else {
+			i++;
+			j++;
+		}
+	}
+	if (n && dp_filter_ctl_apply(g.ctx, c, n) != 0) {
+		for (size_t k = 0; k < n; k++)
+			if (c[k].rc)
+				failed++;
+	}
+	/* what is in force now: the wanted list, less the adds that failed,
+	 * plus the removals that failed */
+	for (size_t k = 0; k < w->n; k++) {
+		bool bad = false;
+
+		for (size_t l = 0; failed && l < n; l++)
+			if (c[l].rc && c[l].block && !bl_cmp(&c[l].p, &w->v[k].p))
+				bad = true;
+		if (!bad)
+			next[nn++] = w->v[k];
+	}
+	for (size_t l = 0; failed && l < n; l++)
+		if (c[l].rc && !c[l].block)
+			next[nn++] = (struct bl_ent){ .p = c[l].p };
+	qsort(next, nn, sizeof(*next), bl_cmp);
+	free(a->v);
+	a->v = next;
+	a->n = nn;
+	ADD(blocklist_changes, n - failed);
+	ADD(blocklist_failed, failed);
+	__atomic_store_n(&g.st.blocklist_entries, nn, __ATOMIC_RELAXED);
+	if (failed) {
+		MXG_WARN(COMP, "blocklist: %llu of %zu change(s) not applied, retrying in %u ms",
+			 (unsigned long long)failed, n, BL_RETRY_MS);
+		g.bl_retry_ms = mono_ms() + BL_RETRY_MS;
+	}
+	g.bl_dirty = failed != 0;
+	free(c);
+}
+
+static void on_blocklist(const uint8_t *p, size_t n)
+{
+	json_error_t je;
+	json_t *j = json_loadb((const char *)p, n, 0, &je), *ents, *e;
+	struct bl_set s = { 0 };
+	size_t i, bad = 0;
+	json_int_t ver;
+
+	ents = json_object_get(j, "entries");
+	if (!json_is_integer(json_object_get(j, "version")) || !json_is_array(ents) ||
+	    json_array_size(ents) > BL_ENTRIES_MAX) {
+		ADD(blocklists_rejected, 1);
+		MXG_ERR(COMP, "blocklist rejected: %s", !j ? je.text : "expected {\"version\": N, "
+			"\"entries\": [...]}");
+		json_decref(j);
+		return;
+	}
+	ver = json_integer_value(json_object_get(j, "version"));
+	s.v = malloc((json_array_size(ents) + 1) * sizeof(*s.v));
+	if (!s.v) {
+		ADD(blocklists_rejected, 1);
+		json_decref(j);
+		return;
+	}
+	json_array_foreach(ents, i, e) {
+		const char *pfx = json_string_value(json_object_get(e, "prefix"));
+		json_t *x = json_object_get(e, "expires_at");
+		struct bl_ent *b = &s.v[s.n];
+
+		if (!pfx || mxg_prefix_parse(pfx, &b->p) != 0 ||
+		    b->p.len > (b->p.ip.family == 4 ? 32 : 128) ||
+		    (x && !json_is_null(x) && !json_is_integer(x))) {
+			if (bad++ == 0)
+				MXG_WARN(COMP, "blocklist version %lld: entry %zu ignored (prefix "
+					 "or expires_at malformed)", (long long)ver, i);
+			continue;
+		}
+		bl_mask(&b->p);
+		b->reason = dp_filter_reason_code(json_string_value(json_object_get(e, "reason")));
+		b->expires_at = json_is_integer(x) ? json_integer_value(x) : 0;
+		if (b->expires_at < 0)
+			b->expires_at = 1; /* long past: removed */
+		s.n++;
+	}
+	json_decref(j);
+	qsort(s.v, s.n, sizeof(*s.v), bl_cmp);
+	for (size_t k = 1; k < s.n; k++) /* duplicates: keep the last */
+		if (!bl_cmp(&s.v[k - 1], &s.v[k])) {
+			memmove(&s.v[k - 1], &s.v[k], (s.n - k) * sizeof(*s.v));
+			s.n--;
+			k--;
+		}
+	free(g.bl_want.v);
+	g.bl_want = s;
+	bl_sync();
+	ADD(blocklists_loaded, 1);
+	__atomic_store_n(&g.st.blocklist_version, (int64_t)ver, __ATOMIC_RELAXED);
+	MXG_INFO(COMP, "blocklist version %lld: %zu entries%s", (long long)ver, s.n,
+		 g.bl_dirty ? " (some changes pending)" : "");
+}
+
 static int on_frame(enum mxg_chan_type type, const uint8_t *p, size_t n, void *ud)
 {
 	(void)ud;
@@ -400,6 +592,9 @@ static int on_frame(enum mxg_chan_type type, const uint8_t *p, size_t n, void *u
 	case MXG_CHAN_POLICY:
 		on_policy(p, n);
 		return g.fd < 0 ? MXG_E_IO : 0; /* the acknowledgement failed */
+	case MXG_CHAN_BLOCKLIST:
+		on_blocklist(p, n);
+		return 0;
 	case MXG_CHAN_QUAR_ACK: {
 		uint64_t req;
 		char err[160];
@@ -519,6 +714,8 @@ static void *service_main(void *arg)
 		} else {
 			usleep(2000);
 		}
+		if (g.bl_dirty && now_ms >= g.bl_retry_ms)
+			bl_sync();
 		drain_up();
 	}
 	disconnect("stopping");
@@ -545,6 +742,9 @@ static int cmd_control(const char *cmd, const char *params, struct rte_tel_data 
 	U(connects); U(disconnects); U(protocol_errors); U(policies_loaded);
 	U(policies_rejected); U(track_sent); U(track_dropped); U(quar_sent); U(quar_ok);
 	U(quar_failed); U(quar_refused);
+	rte_tel_data_add_dict_int(d, "blocklist_version", (int)s.blocklist_version);
+	U(blocklist_entries); U(blocklists_loaded); U(blocklists_rejected);
+	U(blocklist_changes); U(blocklist_failed);
 #undef U
 	return 0;
 }
@@ -559,6 +759,7 @@ int dp_ctl_start(struct dp_ctx *ctx)
 	g.ctx = ctx;
 	g.conf = ctx->conf.ctl;
 	g.st.policy_version = -1;
+	g.st.blocklist_version = -1;
 	rte_telemetry_register_cmd("/mxgate/control", cmd_control,
 				   "Control channel state and counters. No parameters");
 	if (!g.conf.enabled) {
@@ -619,4 +820,8 @@ void dp_ctl_stop(void)
 	free(g.inflight);
 	g.inflight = NULL;
 	g.ninflight = g.capinflight = 0;
+	free(g.bl_applied.v);
+	free(g.bl_want.v);
+	g.bl_applied = g.bl_want = (struct bl_set){ 0 };
+	g.bl_dirty = false;
 }

@@ -5,8 +5,9 @@
  * A service thread (a plain pthread, not an lcore) connects to
  * mxgate-control's Unix socket ([control] channel_socket; framing in
  * common/mxg_chan.h), reconnecting with backoff, and carries:
- *   down: policy snapshots (loaded and compiled here, off the cores) and
- *         quarantine acknowledgements;
+ *   down: policy snapshots (loaded and compiled here, off the cores),
+ *         quarantine acknowledgements and the sender blocklist (applied
+ *         as the difference with the previous one, dp_filter_ctl_apply);
  *   up:   tracking records and quarantine requests from the workers.
  * Workers never block and never make a syscall for it: they hand messages
  * to the thread through one multi-producer rte_ring and receive
@@ -99,6 +100,9 @@ struct dp_ctl_stats {
 	int64_t policy_version;   /* running; -1 none */
 	uint64_t track_sent, track_dropped;
 	uint64_t quar_sent, quar_ok, quar_failed, quar_refused;
+	int64_t blocklist_version; /* applied (MXG_CHAN_BLOCKLIST); -1 none */
+	uint64_t blocklist_entries, blocklists_loaded, blocklists_rejected;
+	uint64_t blocklist_changes, blocklist_failed;
 	bool connected;
 };
 void dp_ctl_stats(struct dp_ctl_stats *out);

@@ -40,7 +40,8 @@
  *   /mxgate/filter/block,P[,R[,SECS]]   block prefix P, reason R, for SECS
  *   /mxgate/filter/unblock,P
  *   /mxgate/filter/allow,P  /mxgate/filter/disallow,P
- *   /mxgate/filter/list                 the blocklist as applied
+ *   /mxgate/filter/list                 the blocklist as applied ('.' and ':'
+ *                                       of the prefixes written '_')
  *   /mxgate/filter/conf,RATE,BURST      SYN bucket (0 = off)
  * Each answers {"ok": 1} once the change is queued to every worker, or an
  * "error" string.
@@ -51,6 +52,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <rte_hash.h>
 #include <rte_jhash.h>
@@ -550,6 +553,10 @@ static int cmd_list(const char *cmd, const char *params, struct rte_tel_data *d)
 		if (e->expires && e->expires <= now)
 			continue;
 		snprintf(key, sizeof(key), "%s/%u", mxg_ip_str(&e->p.ip, ip, sizeof(ip)), e->p.len);
+		/* telemetry names allow [A-Za-z0-9_/] only: 198_51_100_0/24, 2001_db8__/32 */
+		for (char *c = key; *c; c++)
+			if (*c == '.' || *c == ':')
+				*c = '_';
 		left = e->expires ? (e->expires - now) / MXG_NSEC_PER_SEC + 1 : 0;
 		rte_tel_data_add_dict_u64(d, key, ((uint64_t)e->reason << 32) | left);
 	}
@@ -753,4 +760,133 @@ void dp_filter_xdp_unpin(struct dp_ctx *ctx)
 #else
 	(void)ctx;
 #endif
+}
+
+/* ---- the control channel's blocklist (issue 7) ------------------------ */
+
+/* XPF reason codes (bpf/xpf_maps.h) by name: the first word of a reason
+ * ("virus: 10 recipients ...") chooses the code, anything else is manual. */
+static const char *const reason_names[] = {
+	"other", "manual", "dnsbl", "spam", "virus", "dha", "bounce", "throttle",
+};
+
+uint32_t dp_filter_reason_code(const char *reason)
+{
+	size_t n = reason ? strcspn(reason, ": \t") : 0;
+
+	for (uint32_t i = 2; n && i < RTE_DIM(reason_names); i++)
+		if (strlen(reason_names[i]) == n && !strncmp(reason, reason_names[i], n))
+			return i;
+	return 1; /* XPF_REASON_MANUAL */
+}
+
+/* Enqueues |m| on every worker's ring, waiting up to ~100 ms per worker for
+ * room (the caller is the service thread, never a worker). */
+static int broadcast_wait(struct dp_ctx *ctx, const struct dp_filter_msg *m)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < ctx->nworkers; i++) {
+		struct dp_filter_worker *fw = ctx->worker[i].filter;
+		unsigned tries = 0;
+
+		if (!fw)
+			continue;
+		while (rte_ring_mp_enqueue_elem(fw->ring, (void *)m, sizeof(*m))) {
+			if (++tries > 1000) {
+				rc = MXG_E_AGAIN;
+				break;
+			}
+			usleep(100);
+		}
+	}
+	return rc;
+}
+
+int dp_filter_ctl_apply(struct dp_ctx *ctx, struct dp_filter_change *c, size_t n)
+{
+	time_t wall = time(NULL);
+	int failed = 0;
+	bool stalled = false; /* a ring stayed full: fail the rest fast, retry later */
+#ifdef MXG_HAVE_XPF
+	static bool warned[DP_MAX_PORTS];
+	char ifname[IF_NAMESIZE + 1];
+	uint64_t mono = xpf_now_ns();
+#endif
+
+	pthread_mutex_lock(&flt_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct dp_filter_msg m = {0};
+		struct mxg_prefix p = c[i].p;
+		unsigned len = p.ip.family == 4 ? 4 : 16;
+		bool block = c[i].block && (!c[i].expires_at || c[i].expires_at > wall);
+
+		c[i].rc = 0;
+		if (p.ip.family != 4 && p.ip.family != 6) {
+			c[i].rc = MXG_E_INVAL;
+			failed++;
+			continue;
+		}
+		mask(p.ip.a, len, p.len);
+		m.fam = p.ip.family;
+		m.len = p.len;
+		memcpy(m.a, p.ip.a, len);
+		if (!flt_ctx)
+			continue; /* software filter off: the XDP maps only */
+		if (block) {
+			m.op = OP_BLOCK;
+			m.reason = c[i].reason;
+			m.expires = c[i].expires_at ? dp_now(flt_ctx) + (mxg_tstamp)(c[i].expires_at -
+				    wall) * MXG_NSEC_PER_SEC : 0;
+			mlist_put(&p, m.expires, m.reason);
+		} else {
+			m.op = OP_UNBLOCK;
+			mlist_del(&p);
+		}
+		if (stalled || (c[i].rc = broadcast_wait(flt_ctx, &m))) {
+			c[i].rc = MXG_E_AGAIN;
+			stalled = true;
+			failed++;
+		}
+	}
+	pthread_mutex_unlock(&flt_lock);
+#ifdef MXG_HAVE_XPF
+	/* net_af_xdp ports: the maps of the program the PMD loaded, through
+	 * their pins (ours from dp_filter_xdp_pin, or `mxgatectl xdp adopt`) */
+	for (unsigned k = 0; k < ctx->nports && k < DP_MAX_PORTS; k++) {
+		struct xpf *x = NULL;
+		int err;
+
+		if (!ctx->port[k].conf || !afxdp_iface(ctx->port[k].conf, ifname, sizeof(ifname)))
+			continue;
+		if ((err = xpf_open(ifname, &x))) {
+			if (!warned[k])
+				MXG_NOTICE(COMP, "port %s: blocklist not written to the XDP maps: "
+					   "%s/%s: %s (the software filter still applies it)",
+					   ctx->port[k].conf->name, XPF_PIN_ROOT, ifname,
+					   strerror(-err));
+			warned[k] = true;
+			continue;
+		}
+		warned[k] = false;
+		for (size_t i = 0; i < n; i++) {
+			if (c[i].p.ip.family != 4 && c[i].p.ip.family != 6)
+				continue;
+			if (c[i].block && (!c[i].expires_at || c[i].expires_at > wall))
+				err = xpf_block_add(x, &c[i].p, c[i].reason, c[i].expires_at ?
+						    mono + (uint64_t)(c[i].expires_at - wall) *
+						    MXG_NSEC_PER_SEC : 0, 0);
+			else if ((err = xpf_block_del(x, &c[i].p)) == -ENOENT)
+				err = 0;
+			if (err && !c[i].rc) {
+				c[i].rc = MXG_E_IO;
+				failed++;
+			}
+		}
+		xpf_close(x);
+	}
+#else
+	(void)ctx;
+#endif
+	return failed ? MXG_E_AGAIN : 0;
 }

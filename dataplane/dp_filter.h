@@ -80,4 +80,27 @@ bool dp_filter_ip_blocked(struct dp_worker *w, const struct mxg_ip *ip, mxg_tsta
 void dp_filter_xdp_pin(struct dp_ctx *ctx);
 void dp_filter_xdp_unpin(struct dp_ctx *ctx);
 
+/* The control channel's blocklist (issue 7, dp_ctl.c): one change per
+ * entry. |expires_at| is wall-clock epoch seconds (0 = never); an entry
+ * already past it is removed rather than added. */
+struct dp_filter_change {
+	struct mxg_prefix p;
+	bool block;              /* true: add or replace; false: remove */
+	uint32_t reason;         /* XPF reason code (dp_filter_reason_code) */
+	int64_t expires_at;
+	int rc;                  /* out: 0 applied everywhere, or why not */
+};
+
+/* The reason code of a reason text: its first word when it names one
+ * ("virus", "dha", "bounce", "spam", "dnsbl", "throttle"), else manual. */
+uint32_t dp_filter_reason_code(const char *reason);
+
+/* Applies |n| changes, from any thread but a worker (the control
+ * channel's service thread): queued to every worker's ring like the
+ * telemetry commands (waiting briefly for room), kept in the list that
+ * /mxgate/filter/list shows, and written to the XDP maps of every
+ * net_af_xdp port whose pins exist. Returns 0, or MXG_E_AGAIN when some
+ * change failed (its rc says which; the caller retries it). */
+int dp_filter_ctl_apply(struct dp_ctx *ctx, struct dp_filter_change *c, size_t n);
+
 #endif

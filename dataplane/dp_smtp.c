@@ -1330,8 +1330,10 @@ int dp_smtp_worker_start(struct dp_ctx *ctx, struct dp_worker *w)
 					   "SMTP proxy counters summed over workers. No parameters");
 	}
 	if (w->idx == 0)
-		MXG_INFO(COMP, "SMTP proxy: %u listeners per worker, downstream %s:%u",
-			 sw->nlst, mxg_ip_str(&c->ds_addr, (char[64]){0}, 64), c->ds_port);
+		MXG_INFO(COMP, "SMTP proxy: %u listeners per worker, downstream %s:%u%s%s%s",
+			 sw->nlst, mxg_ip_str(&c->ds_addr, (char[64]){0}, 64), c->ds_port,
+			 *c->ds_name ? " (" : "", c->ds_name,
+			 *c->ds_name ? ", resolved once at start)" : "");
 	return 0;
 }
 

@@ -46,7 +46,8 @@ struct dp_smtp_conf {
 	char local_domains[4096];
 	char known_hosts[4096];
 	bool proxy_protocol;               /* PROXY header expected from known_hosts */
-	struct mxg_ip ds_addr;             /* downstream_smtp_server_addr */
+	struct mxg_ip ds_addr;             /* downstream_smtp_server_addr (resolved) */
+	char ds_name[256];                 /* the host name given, "" for an address */
 	uint16_t ds_port;                  /* downstream_smtp_server_port [10026] */
 	enum dp_smtp_ds_tls ds_tls;
 	bool xforward;                     /* XFORWARD to the downstream [yes] */

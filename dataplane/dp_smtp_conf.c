@@ -13,7 +13,9 @@
  * Not an open relay by default: with neither smtp_allow_client_ip nor
  * local_domains every RCPT is refused (554 5.7.1).
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,6 +128,52 @@ static int domain_tok(const char *tok, size_t n, void *arg)
 	return n > 255 ? MXG_E_RANGE : 0;
 }
 
+/* downstream_smtp_server_addr: an IPv4 or IPv6 address, or a host name
+ * resolved here, once, at start (getaddrinfo, AF_UNSPEC: /etc/hosts and
+ * DNS as the system is configured). The dataplane resolves nothing at run
+ * time, so a DNS change is followed only by a restart. When the name has
+ * both, the first IPv4 address is taken (the more common downstream path),
+ * else the first IPv6 one; dp_smtp.c logs the address chosen. */
+static int ds_resolve(struct mxg_conf_sec *s, const char *v, struct dp_smtp_conf *c, char *err,
+		      size_t errlen)
+{
+	static const char key[] = "downstream_smtp_server_addr";
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res, *ai, *pick = NULL;
+	char ip[INET6_ADDRSTRLEN];
+	int rc;
+
+	if (!mxg_ip_parse(v, &c->ds_addr))
+		return 0;
+	if (strlen(v) >= sizeof(c->ds_name) || strpbrk(v, " \t/[]:"))
+		return mxg_conf_err(s, key, err, errlen, "'%s' is not an IPv4 or IPv6 address or "
+				    "a host name", v);
+	rc = getaddrinfo(v, NULL, &hints, &res);
+	if (rc)
+		return mxg_conf_err(s, key, err, errlen, "'%s' does not resolve: %s", v,
+				    gai_strerror(rc));
+	for (ai = res; ai; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			pick = ai;
+			break;
+		}
+		if (ai->ai_family == AF_INET6 && !pick)
+			pick = ai;
+	}
+	rc = !pick ||
+	     !inet_ntop(pick->ai_family,
+			pick->ai_family == AF_INET
+				? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+				: (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr,
+			ip, sizeof(ip)) ||
+	     mxg_ip_parse(ip, &c->ds_addr);
+	freeaddrinfo(res);
+	if (rc)
+		return mxg_conf_err(s, key, err, errlen, "'%s' has no IPv4 or IPv6 address", v);
+	strcpy(c->ds_name, v);
+	return 0;
+}
+
 static int check_acl(struct mxg_conf_sec *s, const char *key, const char *v, char *err,
 		     size_t errlen)
 {
@@ -210,10 +258,8 @@ int dp_smtp_conf_load(struct mxg_conf *mc, struct dp_smtp_conf *c, char *err, si
 	if (c->enabled && (!v || !*v))
 		return mxg_conf_err(s, "downstream_smtp_server_addr", err, errlen,
 				    "missing: the MTA that receives scanned mail");
-	if (v && *v && mxg_ip_parse(v, &c->ds_addr))
-		return mxg_conf_err(s, "downstream_smtp_server_addr", err, errlen,
-				    "'%s' is not an IPv4 or IPv6 address (host names are not "
-				    "resolved by the dataplane)", v);
+	if (v && *v && (rc = ds_resolve(s, v, c, err, errlen)))
+		return rc;
 	if ((rc = mxg_conf_get_u64(s, "downstream_smtp_server_port", 10026, 1, 65535, &u, err,
 				   errlen)))
 		return rc;

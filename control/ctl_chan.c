@@ -27,13 +27,16 @@
  * is served first come, first served, never behind tracking).
  *
  * BLOCKLIST. The same scheme as the policy for the sender blocklist
- * (issue 7): mxg_blocklist_snapshot() read on the main connection after
- * NOTIFY mxg_blocklist (coalesced: one query in flight, at most one more
- * after it), cached reference counted, sent on HELLO and to every
- * connection whose bl_sent differs. A timer set to the earliest expires_at
- * deletes expired rows (mxg_blocklist_purge()), which bumps the version
- * and pushes the list without them; the dataplane expires them on its own
- * at the deadline meanwhile.
+ * (issue 7), the same code too: a struct doc each (frame type, SQL, cache,
+ * query state, retry timer, the struct conn field holding the version
+ * sent) and the doc_* functions. mxg_blocklist_snapshot() read on the main
+ * connection after NOTIFY mxg_blocklist (coalesced: one query in flight, at
+ * most one more after it), cached reference counted, sent on HELLO and to
+ * every connection whose bl_sent differs. Its own: the same version with
+ * another text is sent again (same_text), and a timer set to the earliest
+ * expires_at (on_row) deletes expired rows (mxg_blocklist_purge()), which
+ * bumps the version and pushes the list without them; the dataplane
+ * expires them on its own at the deadline meanwhile.
  *
  * TRACKING. A TRACK frame is parsed and checked here (types, uuid, IP
  * address, timestamp) so that the SQL cannot fail on a value; the text
@@ -200,6 +203,23 @@ struct trec {
 
 STAILQ_HEAD(trec_list, trec);
 
+/* A document pushed to every dataplane: the policy snapshot, the blocklist. */
+struct doc {
+	struct ctl_chan *ch;
+	enum mxg_chan_type type;    /* its frame */
+	const char *name;           /* for the logs */
+	const char *sql;            /* text, version[, on_row's columns] */
+	size_t sent_off;            /* of the int64_t version sent in struct conn */
+	enum mxg_log_level sent_lvl; /* of the "sent" line */
+	bool same_text;             /* the same version may change text: compare it */
+	bool retry_if_waiting;      /* after a failure, only if a dataplane lacks it */
+	void (*on_row)(struct ctl_chan *ch, PGresult *res); /* extra columns, or NULL */
+	struct snap *snap;          /* the current one, NULL none yet */
+	bool busy, again;           /* one query at a time, at most one more after */
+	struct event *ev_retry;
+	time_t err_logged;
+};
+
 struct ctl_chan {
 	struct ctl *c;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -214,17 +234,9 @@ struct ctl_chan {
 	unsigned nconns, serial;
 	bool closing;
 
-	/* policy */
-	struct snap *snap;
-	bool pol_busy, pol_again;
-	struct event *ev_pol_retry;
-	time_t pol_err_logged;
-
-	/* blocklist */
-	struct snap *bl;
-	bool bl_busy, bl_again;
-	struct event *ev_bl_retry, *ev_bl_expire;
-	time_t bl_err_logged;
+	struct doc pol;             /* the policy snapshot */
+	struct doc bl;              /* the blocklist */
+	struct event *ev_bl_expire;
 
 	/* tracking */
 	struct trec_list tq;        /* queued, oldest first */
@@ -247,9 +259,7 @@ struct ctl_chan {
 
 static void conn_free(struct conn *k);
 static void track_kick(struct ctl_chan *ch);
-static void pol_request(struct ctl_chan *ch);
-static void bl_request(struct ctl_chan *ch);
-static void send_blocklist(struct conn *k, struct snap *s);
+static void doc_request(struct doc *d);
 
 static const char *type_name(unsigned t)
 {
@@ -321,26 +331,6 @@ static void snap_unref(struct snap *s)
 static void snap_cleanup(const void *data, size_t len, void *arg)
 {
 	snap_unref(arg);
-}
-
-static void send_policy(struct conn *k, struct snap *s)
-{
-	struct evbuffer *out = bufferevent_get_output(k->bev);
-	uint8_t hdr[MXG_CHAN_HDR_LEN];
-
-	if (k->failed || !conn_room(k, s->len + sizeof(hdr)))
-		return;
-	mxg_chan_hdr(hdr, MXG_CHAN_POLICY, s->len);
-	s->refs++;
-	if (evbuffer_add(out, hdr, sizeof(hdr)) != 0 ||
-	    evbuffer_add_reference(out, s->text, s->len, snap_cleanup, s) != 0) {
-		s->refs--;
-		conn_fail(k, "out of memory sending the policy");
-		return;
-	}
-	k->sent = s->version;
-	MXG_INFO(COMP, "dataplane #%u %s[%lld]: policy version %lld sent (%zu bytes)", k->id,
-		 k->node, (long long)k->pid, (long long)s->version, s->len);
 }
 
 static void send_quar_ack(struct conn *k, uint64_t req, bool ok, uint64_t id, const char *err)
@@ -543,152 +533,172 @@ static json_t *parse(const uint8_t *p, size_t len, struct jerr *e)
 	return j;
 }
 
-/* ---------------------------------------------------------------- policy */
+/* ------------------------------------------------- policy and blocklist */
 
-static void push_policy(struct ctl_chan *ch)
+static int64_t *doc_sent(const struct doc *d, struct conn *k)
 {
-	struct conn *k, *t;
-
-	/* send_policy may free k: take the next one first */
-	for (k = TAILQ_FIRST(&ch->conns); k; k = t) {
-		t = TAILQ_NEXT(k, link);
-		if (k->hello && !k->failed && k->sent != ch->snap->version)
-			send_policy(k, ch->snap);
-	}
+	return (int64_t *)((char *)k + d->sent_off);
 }
 
-static bool have_waiting(const struct ctl_chan *ch)
-{
-	const struct conn *k;
-
-	TAILQ_FOREACH(k, &ch->conns, link)
-		if (k->hello && (!ch->snap || k->sent != ch->snap->version))
-			return true;
-	return false;
-}
-
-static void pol_retry_later(struct ctl_chan *ch)
-{
-	struct timeval tv = { POLICY_RETRY_S, 0 };
-
-	if (!ch->closing && !evtimer_pending(ch->ev_pol_retry, NULL))
-		evtimer_add(ch->ev_pol_retry, &tv);
-}
-
-static void on_policy(enum ctl_db_status st, PGresult *res, void *ud)
-{
-	struct ctl_chan *ch = ud;
-	time_t now = time(NULL);
-
-	ch->pol_busy = false;
-	if (ch->closing)
-		return;
-	if (st == CTL_DB_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
-	    !PQgetisnull(res, 0, 1)) {
-		int64_t v = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-		size_t len = (size_t)PQgetlength(res, 0, 0);
-
-		if (!ch->snap || ch->snap->version != v) {
-			struct snap *s = malloc(sizeof(*s) + len + 1);
-
-			if (!s) {
-				MXG_ERR(COMP, "policy version %lld: out of memory", (long long)v);
-				pol_retry_later(ch);
-				goto again;
-			}
-			s->refs = 1;
-			s->version = v;
-			s->len = len;
-			memcpy(s->text, PQgetvalue(res, 0, 0), len + 1);
-			snap_unref(ch->snap);
-			ch->snap = s;
-			MXG_INFO(COMP, "policy snapshot version %lld (%zu bytes) for %u dataplane(s)",
-				 (long long)v, len, ch->nconns);
-		}
-		push_policy(ch);
-	} else if (st != CTL_DB_DOWN) {
-		if (now - ch->pol_err_logged >= LOG_EVERY_S) {
-			ch->pol_err_logged = now;
-			MXG_WARN(COMP, "policy snapshot query failed: %.*s",
-				 res ? (int)strcspn(PQresultErrorMessage(res), "\n") : 7,
-				 res ? PQresultErrorMessage(res) : "no rows");
-		}
-		if (have_waiting(ch))
-			pol_retry_later(ch);
-	}
-	/* DOWN: the main connection's on_state(up) asks again */
-again:
-	if (ch->pol_again) {
-		ch->pol_again = false;
-		pol_request(ch);
-	}
-}
-
-static void pol_request(struct ctl_chan *ch)
-{
-	if (ch->closing)
-		return;
-	if (ch->pol_busy) {
-		ch->pol_again = true; /* one more after it, however many ask */
-		return;
-	}
-	ch->pol_busy = true; /* before: the callback may run from inside the call */
-	if (ctl_db_query(ch->c->db, POLICY_SQL, 0, NULL, false, on_policy, ch) != 0)
-		ch->pol_busy = false;
-}
-
-static void on_pol_retry(evutil_socket_t fd, short what, void *arg)
-{
-	pol_request(arg);
-}
-
-void ctl_chan_policy_changed(struct ctl_chan *ch, int64_t version)
-{
-	if (!ch || (version > 0 && ch->snap && ch->snap->version >= version))
-		return;
-	pol_request(ch);
-}
-
-/* ------------------------------------------------------------- blocklist */
-
-static void send_blocklist(struct conn *k, struct snap *s)
+static void doc_send(struct doc *d, struct conn *k, struct snap *s)
 {
 	struct evbuffer *out = bufferevent_get_output(k->bev);
 	uint8_t hdr[MXG_CHAN_HDR_LEN];
 
 	if (k->failed || !conn_room(k, s->len + sizeof(hdr)))
 		return;
-	mxg_chan_hdr(hdr, MXG_CHAN_BLOCKLIST, s->len);
+	mxg_chan_hdr(hdr, d->type, s->len);
 	s->refs++;
 	if (evbuffer_add(out, hdr, sizeof(hdr)) != 0 ||
 	    evbuffer_add_reference(out, s->text, s->len, snap_cleanup, s) != 0) {
 		s->refs--;
-		conn_fail(k, "out of memory sending the blocklist");
+		conn_fail(k, "out of memory sending the %s", d->name);
 		return;
 	}
-	k->bl_sent = s->version;
-	MXG_DEBUG(COMP, "dataplane #%u %s[%lld]: blocklist version %lld sent (%zu bytes)", k->id,
-		  k->node, (long long)k->pid, (long long)s->version, s->len);
+	*doc_sent(d, k) = s->version;
+	mxg_log(d->sent_lvl, COMP, "dataplane #%u %s[%lld]: %s version %lld sent (%zu bytes)",
+		k->id, k->node, (long long)k->pid, d->name, (long long)s->version, s->len);
 }
 
-static void push_blocklist(struct ctl_chan *ch)
+static void doc_push(struct doc *d)
 {
 	struct conn *k, *t;
 
-	for (k = TAILQ_FIRST(&ch->conns); k; k = t) {
+	/* doc_send may free k: take the next one first */
+	for (k = TAILQ_FIRST(&d->ch->conns); k; k = t) {
 		t = TAILQ_NEXT(k, link);
-		if (k->hello && !k->failed && k->bl_sent != ch->bl->version)
-			send_blocklist(k, ch->bl);
+		if (k->hello && !k->failed && *doc_sent(d, k) != d->snap->version)
+			doc_send(d, k, d->snap);
 	}
 }
 
-static void bl_retry_later(struct ctl_chan *ch)
+/* Is a dataplane still without the current version (or any)? */
+static bool doc_waiting(const struct doc *d)
+{
+	struct conn *k;
+
+	TAILQ_FOREACH(k, &d->ch->conns, link)
+		if (k->hello && (!d->snap || *doc_sent(d, k) != d->snap->version))
+			return true;
+	return false;
+}
+
+static void doc_retry_later(struct doc *d)
 {
 	struct timeval tv = { POLICY_RETRY_S, 0 };
 
-	if (!ch->closing && !evtimer_pending(ch->ev_bl_retry, NULL))
-		evtimer_add(ch->ev_bl_retry, &tv);
+	if (!d->ch->closing && !evtimer_pending(d->ev_retry, NULL))
+		evtimer_add(d->ev_retry, &tv);
 }
+
+static void on_doc(enum ctl_db_status st, PGresult *res, void *ud)
+{
+	struct doc *d = ud;
+	struct ctl_chan *ch = d->ch;
+	time_t now = time(NULL);
+
+	d->busy = false;
+	if (ch->closing)
+		return;
+	if (st == CTL_DB_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+	    !PQgetisnull(res, 0, 1)) {
+		int64_t v = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		size_t len = (size_t)PQgetlength(res, 0, 0);
+		struct snap *s = d->snap;
+
+		if (d->on_row)
+			d->on_row(ch, res);
+		if (!s || s->version != v ||
+		    (d->same_text && (s->len != len ||
+				      memcmp(s->text, PQgetvalue(res, 0, 0), len) != 0))) {
+			if (!(s = malloc(sizeof(*s) + len + 1))) {
+				MXG_ERR(COMP, "%s version %lld: out of memory", d->name, (long long)v);
+				doc_retry_later(d);
+				goto again;
+			}
+			s->refs = 1;
+			s->version = v;
+			s->len = len;
+			memcpy(s->text, PQgetvalue(res, 0, 0), len + 1);
+			if (d->snap && d->snap->version == v) { /* same_text only */
+				struct conn *k;
+
+				TAILQ_FOREACH(k, &ch->conns, link) /* resend the same version */
+					if (*doc_sent(d, k) == v)
+						*doc_sent(d, k) = -1;
+			}
+			snap_unref(d->snap);
+			d->snap = s;
+			MXG_INFO(COMP, "%s snapshot version %lld (%zu bytes) for %u dataplane(s)",
+				 d->name, (long long)v, len, ch->nconns);
+		}
+		doc_push(d);
+	} else if (st != CTL_DB_DOWN) {
+		if (now - d->err_logged >= LOG_EVERY_S) {
+			d->err_logged = now;
+			MXG_WARN(COMP, "%s snapshot query failed: %.*s", d->name,
+				 res ? (int)strcspn(PQresultErrorMessage(res), "\n") : 7,
+				 res ? PQresultErrorMessage(res) : "no rows");
+		}
+		if (!d->retry_if_waiting || doc_waiting(d))
+			doc_retry_later(d);
+	}
+	/* DOWN: the main connection's on_state(up) asks again */
+again:
+	if (d->again) {
+		d->again = false;
+		doc_request(d);
+	}
+}
+
+static void doc_request(struct doc *d)
+{
+	if (d->ch->closing)
+		return;
+	if (d->busy) {
+		d->again = true; /* one more after it, however many ask */
+		return;
+	}
+	d->busy = true; /* before: the callback may run from inside the call */
+	if (ctl_db_query(d->ch->c->db, d->sql, 0, NULL, false, on_doc, d) != 0)
+		d->busy = false;
+}
+
+static void on_doc_retry(evutil_socket_t fd, short what, void *arg)
+{
+	doc_request(arg);
+}
+
+/* On HELLO: the cached version at once, then the newest if it is not. */
+static void doc_hello(struct doc *d, struct conn *k)
+{
+	if (d->snap)
+		doc_send(d, k, d->snap);
+	doc_request(d);
+}
+
+/* A NOTIFY of |version| (0: unknown, read it anyway). */
+static void doc_changed(struct doc *d, int64_t version)
+{
+	if (version > 0 && d->snap && d->snap->version >= version)
+		return;
+	doc_request(d);
+}
+
+static void doc_free(struct doc *d)
+{
+	if (d->ev_retry)
+		event_free(d->ev_retry);
+	snap_unref(d->snap);
+}
+
+void ctl_chan_policy_changed(struct ctl_chan *ch, int64_t version)
+{
+	if (ch)
+		doc_changed(&ch->pol, version);
+}
+
+/* ------------------------------------------------------------- blocklist */
 
 /* Arms the purge timer for the earliest expiry |at| (epoch seconds). */
 static void bl_arm_expiry(struct ctl_chan *ch, double at)
@@ -707,6 +717,15 @@ static void bl_arm_expiry(struct ctl_chan *ch, double at)
 	evtimer_add(ch->ev_bl_expire, &tv);
 }
 
+/* BLOCKLIST_SQL's third column: the earliest expiry, NULL if none. */
+static void bl_on_row(struct ctl_chan *ch, PGresult *res)
+{
+	if (!PQgetisnull(res, 0, 2))
+		bl_arm_expiry(ch, strtod(PQgetvalue(res, 0, 2), NULL));
+	else
+		evtimer_del(ch->ev_bl_expire);
+}
+
 static void on_bl_purged(enum ctl_db_status st, PGresult *res, void *ud)
 {
 	struct ctl_chan *ch = ud;
@@ -721,7 +740,7 @@ static void on_bl_purged(enum ctl_db_status st, PGresult *res, void *ud)
 			 atoi(PQgetvalue(res, 0, 0)) == 1 ? "y" : "ies");
 	/* a deletion NOTIFYs mxg_blocklist; otherwise re-read for the next deadline */
 	if (st != CTL_DB_OK || PQntuples(res) != 1 || atoi(PQgetvalue(res, 0, 0)) == 0)
-		bl_request(ch);
+		doc_request(&ch->bl);
 }
 
 static void on_bl_expire(evutil_socket_t fd, short what, void *arg)
@@ -733,90 +752,10 @@ static void on_bl_expire(evutil_socket_t fd, short what, void *arg)
 		return; /* database down: its return re-reads the list */
 }
 
-static void on_blocklist(enum ctl_db_status st, PGresult *res, void *ud)
-{
-	struct ctl_chan *ch = ud;
-	time_t now = time(NULL);
-
-	ch->bl_busy = false;
-	if (ch->closing)
-		return;
-	if (st == CTL_DB_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
-	    !PQgetisnull(res, 0, 1)) {
-		int64_t v = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-		size_t len = (size_t)PQgetlength(res, 0, 0);
-
-		if (!PQgetisnull(res, 0, 2))
-			bl_arm_expiry(ch, strtod(PQgetvalue(res, 0, 2), NULL));
-		else
-			evtimer_del(ch->ev_bl_expire);
-		/* the same version may carry fewer entries (expired ones are
-		 * left out without a change): compare the text too */
-		if (!ch->bl || ch->bl->version != v || ch->bl->len != len ||
-		    memcmp(ch->bl->text, PQgetvalue(res, 0, 0), len) != 0) {
-			struct snap *s = malloc(sizeof(*s) + len + 1);
-
-			if (!s) {
-				MXG_ERR(COMP, "blocklist version %lld: out of memory", (long long)v);
-				bl_retry_later(ch);
-				goto again;
-			}
-			s->refs = 1;
-			s->version = v;
-			s->len = len;
-			memcpy(s->text, PQgetvalue(res, 0, 0), len + 1);
-			if (ch->bl && ch->bl->version == v) {
-				struct conn *k;
-
-				TAILQ_FOREACH(k, &ch->conns, link) /* resend the same version */
-					if (k->bl_sent == v)
-						k->bl_sent = -1;
-			}
-			snap_unref(ch->bl);
-			ch->bl = s;
-			MXG_INFO(COMP, "blocklist version %lld (%zu bytes) for %u dataplane(s)",
-				 (long long)v, len, ch->nconns);
-		}
-		push_blocklist(ch);
-	} else if (st != CTL_DB_DOWN) {
-		if (now - ch->bl_err_logged >= LOG_EVERY_S) {
-			ch->bl_err_logged = now;
-			MXG_WARN(COMP, "blocklist snapshot query failed: %.*s",
-				 res ? (int)strcspn(PQresultErrorMessage(res), "\n") : 7,
-				 res ? PQresultErrorMessage(res) : "no rows");
-		}
-		bl_retry_later(ch);
-	}
-again:
-	if (ch->bl_again) {
-		ch->bl_again = false;
-		bl_request(ch);
-	}
-}
-
-static void bl_request(struct ctl_chan *ch)
-{
-	if (ch->closing)
-		return;
-	if (ch->bl_busy) {
-		ch->bl_again = true;
-		return;
-	}
-	ch->bl_busy = true;
-	if (ctl_db_query(ch->c->db, BLOCKLIST_SQL, 0, NULL, false, on_blocklist, ch) != 0)
-		ch->bl_busy = false;
-}
-
-static void on_bl_retry(evutil_socket_t fd, short what, void *arg)
-{
-	bl_request(arg);
-}
-
 void ctl_chan_blocklist_changed(struct ctl_chan *ch, int64_t version)
 {
-	if (!ch || (version > 0 && ch->bl && ch->bl->version >= version))
-		return;
-	bl_request(ch);
+	if (ch)
+		doc_changed(&ch->bl, version);
 }
 
 /* ------------------------------------------------------------ tracking */
@@ -1215,12 +1154,8 @@ static int on_hello(struct conn *k, const uint8_t *p, size_t len)
 	MXG_NOTICE(COMP, "dataplane #%u %s[%lld] connected (version %s, running policy %lld)",
 		   k->id, k->node, (long long)k->pid, k->version[0] ? k->version : "?",
 		   (long long)k->running);
-	if (k->ch->snap)
-		send_policy(k, k->ch->snap);
-	pol_request(k->ch); /* the newest, if the cached one is not */
-	if (k->ch->bl && !k->failed)
-		send_blocklist(k, k->ch->bl);
-	bl_request(k->ch);
+	doc_hello(&k->ch->pol, k);
+	doc_hello(&k->ch->bl, k);
 	return k->failed ? MXG_E_PROTO : 0;
 }
 
@@ -1477,12 +1412,18 @@ struct ctl_chan *ctl_chan_new(struct ctl *c, const struct ctl_user *u)
 	STAILQ_INIT(&ch->tfl);
 	ch->flush_recs = TRACK_FLUSH_MAX;
 	snprintf(ch->path, sizeof(ch->path), "%s", c->conf.channel_socket);
-	ch->ev_pol_retry = evtimer_new(c->base, on_pol_retry, ch);
+	ch->pol = (struct doc){ .ch = ch, .type = MXG_CHAN_POLICY, .name = "policy",
+				.sql = POLICY_SQL, .sent_off = offsetof(struct conn, sent),
+				.sent_lvl = MXG_LOG_INFO, .retry_if_waiting = true };
+	ch->bl = (struct doc){ .ch = ch, .type = MXG_CHAN_BLOCKLIST, .name = "blocklist",
+			       .sql = BLOCKLIST_SQL, .sent_off = offsetof(struct conn, bl_sent),
+			       .sent_lvl = MXG_LOG_DEBUG, .same_text = true, .on_row = bl_on_row };
+	ch->pol.ev_retry = evtimer_new(c->base, on_doc_retry, &ch->pol);
 	ch->ev_track = evtimer_new(c->base, on_track_timer, ch);
 	ch->ev_accept_retry = evtimer_new(c->base, on_accept_retry, ch);
-	ch->ev_bl_retry = evtimer_new(c->base, on_bl_retry, ch);
+	ch->bl.ev_retry = evtimer_new(c->base, on_doc_retry, &ch->bl);
 	ch->ev_bl_expire = evtimer_new(c->base, on_bl_expire, ch);
-	if (!ch->ev_pol_retry || !ch->ev_track || !ch->ev_accept_retry || !ch->ev_bl_retry ||
+	if (!ch->pol.ev_retry || !ch->ev_track || !ch->ev_accept_retry || !ch->bl.ev_retry ||
 	    !ch->ev_bl_expire)
 		goto fail;
 	if (make_parent(ch, u) || (fd = bind_socket(ch, u)) < 0)
@@ -1537,18 +1478,14 @@ void ctl_chan_free(struct ctl_chan *ch)
 	if (ch->bound && lstat(ch->path, &sb) == 0 && sb.st_dev == ch->dev &&
 	    sb.st_ino == ch->ino)
 		unlink(ch->path);
-	if (ch->ev_pol_retry)
-		event_free(ch->ev_pol_retry);
+	doc_free(&ch->pol);
+	doc_free(&ch->bl);
 	if (ch->ev_track)
 		event_free(ch->ev_track);
 	if (ch->ev_accept_retry)
 		event_free(ch->ev_accept_retry);
-	if (ch->ev_bl_retry)
-		event_free(ch->ev_bl_retry);
 	if (ch->ev_bl_expire)
 		event_free(ch->ev_bl_expire);
-	snap_unref(ch->snap);
-	snap_unref(ch->bl);
 	free(ch);
 }
 
@@ -1594,8 +1531,10 @@ json_t *ctl_chan_counters(const struct ctl_chan *ch)
 			 "s:I}",
 			 "socket", ch->path, "connections", (json_int_t)ch->nconns,
 			 "accepted", (json_int_t)ch->accepted,
-			 "policy_version", ch->snap ? json_integer(ch->snap->version) : json_null(),
-			 "blocklist_version", ch->bl ? json_integer(ch->bl->version) : json_null(),
+			 "policy_version", ch->pol.snap ? json_integer(ch->pol.snap->version)
+							: json_null(),
+			 "blocklist_version", ch->bl.snap ? json_integer(ch->bl.snap->version)
+							  : json_null(),
 			 "track_received", (json_int_t)ch->t_records,
 			 "track_queued_rows", (json_int_t)(ch->tq_rows + ch->tfl_rows),
 			 "track_rows_stored", (json_int_t)ch->t_rows_stored,

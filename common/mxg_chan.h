@@ -31,6 +31,18 @@
  *	           and after every change (NOTIFY mxg_blocklist, coalesced).
  *	           The dataplane applies the difference with the list it
  *	           applied before (dataplane/dp_ctl.c).
+ *	DNSBL_QUERY  D->C u64 request id, then the client's IP address as
+ *	           text (the rest of the frame): a reputation lookup
+ *	           (control/ctl_dnsbl.c) the dataplane holds a greeting for.
+ *	DNSBL_ANSWER C->D u64 request id, u8 verdict (0 pass, 1 reject, 2
+ *	           tempfail, 3 timeout), u32 TTL in seconds (how long the
+ *	           dataplane may cache it; 0 = not at all), then text: the DNS
+ *	           zone, one space, the code (the listing address, e.g.
+ *	           "bl.example 127.0.0.2"; "" when nothing is listed). Verdict 0
+ *	           with a zone: a "score" zone listed the client (served,
+ *	           recorded). Verdict 3: a zone did not answer in time; the code
+ *	           is dnsbl_default_action (accept, reject or tempfail). Exactly
+ *	           one answer per query.
  *
  * Integers are big endian. The request id is the dataplane's: it routes
  * the answer to the worker and session that wait for it.
@@ -52,7 +64,9 @@ enum mxg_chan_type {
 	MXG_CHAN_QUAR = 5,
 	MXG_CHAN_QUAR_ACK = 6,
 	MXG_CHAN_BLOCKLIST = 7,
-	MXG_CHAN_TYPE_MAX = 7,
+	MXG_CHAN_DNSBL_QUERY = 8,
+	MXG_CHAN_DNSBL_ANSWER = 9,
+	MXG_CHAN_TYPE_MAX = 9,
 };
 
 /* Writes the 5-byte header of a frame of |type| with |payload_len| bytes. */

@@ -27,6 +27,7 @@ struct ctl_smtp;
 struct ctl_notify;
 struct ctl_chan;
 struct ctl_prof;
+struct ctl_dnsbl;
 
 /* The [control] section of the configuration file (ctl_conf.c). */
 struct ctl_conf {
@@ -64,6 +65,7 @@ struct ctl {
 	struct ctl_notify *notify;     /* notification queue (ctl_notify.c) */
 	struct ctl_chan *chan;         /* control channel to the dataplanes */
 	struct ctl_prof *prof;         /* IP profiler (ctl_prof.c) */
+	struct ctl_dnsbl *dnsbl;       /* DNSBL lookups (ctl_dnsbl.c) */
 	uint8_t (*tokens)[CTL_TOKEN_HASH_LEN]; /* admin token hashes (cache) */
 	size_t ntokens;
 	int64_t policy_version;        /* last seen (NOTIFY or query) */

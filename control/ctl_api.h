@@ -28,6 +28,8 @@ ctl_api_fn ctl_api_status, ctl_api_quarantine_list, ctl_api_quarantine_get,
 /* ctl_api_blocklist.c: /api/v1/blocklist, /api/v1/profiler */
 ctl_api_fn ctl_api_blocklist_list, ctl_api_blocklist_add, ctl_api_blocklist_delete,
 	ctl_api_profiler;
+/* ctl_api_dnsbl.c: /api/v1/dnsbl */
+ctl_api_fn ctl_api_dnsbl_get, ctl_api_dnsbl_put;
 /* ctl_release.c: POST /api/v1/quarantine/{id}/release */
 ctl_api_fn ctl_api_quarantine_release;
 

@@ -83,6 +83,7 @@
 #include "mxg_log.h"
 #include "mxg_time.h"
 
+#include "ctl_dnsbl.h"
 #include "ctl_notify.h"
 #include "ctl_prof.h"
 
@@ -264,7 +265,8 @@ static void doc_request(struct doc *d);
 static const char *type_name(unsigned t)
 {
 	static const char *const names[] = { "?",	 "HELLO", "POLICY",  "POLICY_ACK",
-					     "TRACK", "QUAR",  "QUAR_ACK", "BLOCKLIST" };
+					     "TRACK", "QUAR",  "QUAR_ACK", "BLOCKLIST",
+					     "DNSBL_QUERY", "DNSBL_ANSWER" };
 
 	return t <= MXG_CHAN_TYPE_MAX ? names[t] : "?";
 }
@@ -1199,6 +1201,52 @@ static int on_policy_ack(struct conn *k, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* ------------------------------------------------------------- DNSBL */
+
+/* ctl_dnsbl's answer to the DNSBL_QUERY |req| of connection serial |id|:
+ * dropped when that connection is gone (its dataplane answered the query
+ * "timeout" itself when the connection broke). */
+static void dnsbl_answer(void *ud, unsigned id, uint64_t req, enum ctl_dnsbl_verdict v,
+			 uint32_t ttl, const char *zone, const char *code)
+{
+	struct ctl_chan *ch = ud;
+	uint8_t b[MXG_CHAN_HDR_LEN + 13];
+	char text[320];
+	size_t tlen;
+	struct conn *k;
+
+	TAILQ_FOREACH(k, &ch->conns, link)
+		if (k->id == id)
+			break;
+	if (!k || k->failed)
+		return;
+	tlen = *zone || *code ? (size_t)snprintf(text, sizeof(text), "%.255s %.48s", zone, code)
+			      : 0;
+	if (!conn_room(k, sizeof(b) + tlen))
+		return;
+	mxg_chan_hdr(b, MXG_CHAN_DNSBL_ANSWER, 13 + tlen);
+	mxg_chan_put64(b + MXG_CHAN_HDR_LEN, req);
+	b[MXG_CHAN_HDR_LEN + 8] = (uint8_t)v;
+	mxg_chan_put32(b + MXG_CHAN_HDR_LEN + 9, ttl);
+	if (bufferevent_write(k->bev, b, sizeof(b)) != 0 ||
+	    (tlen && bufferevent_write(k->bev, text, tlen) != 0))
+		conn_fail(k, "out of memory sending DNSBL_ANSWER");
+}
+
+static int on_dnsbl_query(struct conn *k, const uint8_t *p, size_t len)
+{
+	char ip[64];
+
+	if (len < 9 || len - 8 >= sizeof(ip)) {
+		conn_fail(k, "DNSBL_QUERY: %zu bytes, expected 8 + an address", len);
+		return MXG_E_PROTO;
+	}
+	memcpy(ip, p + 8, len - 8);
+	ip[len - 8] = '\0';
+	ctl_dnsbl_query(k->ch->c, ip, dnsbl_answer, k->ch, k->id, mxg_chan_get64(p));
+	return 0;
+}
+
 static int on_frame(enum mxg_chan_type type, const uint8_t *p, size_t len, void *ud)
 {
 	struct conn *k = ud;
@@ -1223,6 +1271,7 @@ static int on_frame(enum mxg_chan_type type, const uint8_t *p, size_t len, void 
 	case MXG_CHAN_POLICY_ACK: return on_policy_ack(k, p, len);
 	case MXG_CHAN_TRACK: return on_track(k, p, len);
 	case MXG_CHAN_QUAR: return on_quar(k, p, len);
+	case MXG_CHAN_DNSBL_QUERY: return on_dnsbl_query(k, p, len);
 	default: break;
 	}
 	conn_fail(k, "frame type %u unknown", (unsigned)type);

@@ -68,6 +68,8 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_POST, "/api/v1/blocklist", true, ctl_api_blocklist_add },
 	{ EVHTTP_REQ_DELETE, "/api/v1/blocklist/", true, ctl_api_blocklist_delete },
 	{ EVHTTP_REQ_GET, "/api/v1/profiler", false, ctl_api_profiler },
+	{ EVHTTP_REQ_GET, "/api/v1/dnsbl", true, ctl_api_dnsbl_get },
+	{ EVHTTP_REQ_PUT, "/api/v1/dnsbl", true, ctl_api_dnsbl_put },
 };
 
 void ctl_http_reply_text(struct evhttp_request *req, int code, const char *text)

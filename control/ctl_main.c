@@ -39,6 +39,7 @@
 #include "ctl_http.h"
 #include "ctl_notify.h"
 #include "ctl_pg.h"
+#include "ctl_dnsbl.h"
 #include "ctl_prof.h"
 #include "ctl_smtp.h"
 #include "ctl_tls.h"
@@ -97,6 +98,7 @@ static void on_db_state(bool up, void *ud)
 	ctl_chan_policy_changed(c->chan, 0); /* NOTIFYs may have been missed */
 	ctl_chan_blocklist_changed(c->chan, 0);
 	ctl_prof_reload(c);
+	ctl_dnsbl_reload(c);
 	if (!c->ready) {
 		/* "ready" means serving with the database: status says db_ok */
 		c->ready = true;
@@ -118,6 +120,7 @@ static void on_notify(const char *chan, const char *payload, void *ud)
 	}
 	if (strcmp(chan, "mxg_settings") == 0) {
 		ctl_prof_reload(c);
+		ctl_dnsbl_reload(c);
 		return;
 	}
 	if (strcmp(chan, "mxg_policy") != 0)
@@ -223,7 +226,8 @@ int main(int argc, char **argv)
 		goto out;
 
 	c->base = event_base_new();
-	if (!c->base || ctl_smtp_init(c) || ctl_notify_init(c) || ctl_prof_init(c))
+	if (!c->base || ctl_smtp_init(c) || ctl_notify_init(c) || ctl_prof_init(c) ||
+	    ctl_dnsbl_init(c))
 		goto out;
 	c->http = ctl_http_new(c, ssl, c->conf.api_host, c->conf.api_port);
 	ssl = NULL; /* owned by the server now */
@@ -250,6 +254,7 @@ out:
 	ctl_db_free(c->db); /* answers what is still pending (503) */
 	ctl_chan_free(c->chan); /* after c->db: its policy query calls back */
 	ctl_prof_fini(c);       /* after c->db: its inserts call back */
+	ctl_dnsbl_fini(c);
 	ctl_http_free(c->http);
 	if (c->ev_timer)
 		event_free(c->ev_timer);

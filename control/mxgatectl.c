@@ -72,6 +72,7 @@ static void usage(FILE *f)
 		"  block add PREFIX [--reason R] [--expires SECONDS] | remove PREFIX | list\n"
 		"                  [--source admin|profiler]   (control plane: every dataplane)\n"
 		"  profiler        (the IP profiler's settings and counters)\n"
+		"  dnsbl list | set FILE   (email reputation zones; FILE as GET prints it)\n"
 		"  xdp attach|adopt|detach IFACE | list | stats | conf   (local, root)\n"
 		"  block add|del PREFIX --local|--name N | list --local | gc; allow add|del\n"
 		"        PREFIX | list  (local pinned XDP maps; see docs/filter.md)\n"
@@ -249,6 +250,39 @@ static int config_export(const char *file)
 	print_json(j, f);
 	if (f != stdout && fclose(f) != 0)
 		die(EX_USAGE, "%s: %s", file, strerror(errno));
+	json_decref(j);
+	return 0;
+}
+
+/* mxgatectl dnsbl list | set FILE: the DNSBL zones (/api/v1/dnsbl). */
+static int cmd_dnsbl(int argc, char **argv)
+{
+	json_t *j, *z;
+	char *body;
+	size_t i;
+
+	need_args(argc, 1, "dnsbl list|set FILE");
+	if (strcmp(argv[0], "list") == 0) {
+		j = call("GET", "/api/v1/dnsbl", NULL);
+	} else if (strcmp(argv[0], "set") == 0) {
+		need_args(argc, 2, "dnsbl set FILE");
+		body = read_json_file(argv[1]);
+		j = call("PUT", "/api/v1/dnsbl", body);
+		free(body);
+	} else {
+		return die(EX_USAGE, "usage: mxgatectl dnsbl list|set FILE");
+	}
+	if (g.json || strcmp(argv[0], "list") == 0) {
+		print_json(j, stdout);
+	} else {
+		printf("%zu zone(s):\n", json_array_size(json_object_get(j, "zones")));
+		json_array_foreach(json_object_get(j, "zones"), i, z)
+			printf("  %s %s %s %s%s\n", json_string_value(json_object_get(z, "name")),
+			       json_string_value(json_object_get(z, "zone")),
+			       json_string_value(json_object_get(z, "kind")),
+			       json_string_value(json_object_get(z, "action")),
+			       json_is_true(json_object_get(z, "enabled")) ? "" : " (disabled)");
+	}
 	json_decref(j);
 	return 0;
 }
@@ -824,6 +858,8 @@ int main(int argc, char **argv)
 		rc = cmd_log(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "block") == 0)
 		rc = cmd_block(argc - 1, argv + 1);
+	else if (strcmp(argv[0], "dnsbl") == 0)
+		rc = cmd_dnsbl(argc - 1, argv + 1);
 	else if (strcmp(argv[0], "profiler") == 0) {
 		json_t *j = call("GET", "/api/v1/profiler", NULL);
 

@@ -27,6 +27,12 @@
  *	from the ring while disconnected, gets a failure acknowledgement. Every
  *	worker limits its own unanswered requests to ACK_RING - 1, so its ack
  *	ring can never be full when the thread writes to it.
+ *
+ * DNSBL QUERIES
+ *	The same way, with DNSBL_BIT set in the request id: the thread tells
+ *	the two kinds apart when it answers for a lost connection (a DNSBL
+ *	query then gets verdict 3, "timeout", with no code: the worker applies
+ *	the default it learned last).
  */
 #include <errno.h>
 #include <poll.h>
@@ -58,6 +64,8 @@
 #define SEND_TIMEOUT_S 5
 #define BL_RETRY_MS 500
 #define BL_ENTRIES_MAX (1u << 22)
+#define DNSBL_BIT (1ull << 55)   /* in a request id: a DNSBL query */
+#define SEQ_MASK (DNSBL_BIT - 1)
 
 struct up_msg {
 	enum mxg_chan_type type;
@@ -242,7 +250,7 @@ uint64_t dp_ctl_quarantine(struct dp_worker *w, const char *meta, size_t mlen,
 	}
 	m->type = MXG_CHAN_QUAR;
 	m->worker = w->idx;
-	req = (uint64_t)(w->idx + 1) << 56 | (++l->seq & ((1ull << 56) - 1));
+	req = (uint64_t)(w->idx + 1) << 56 | (++l->seq & SEQ_MASK);
 	m->req = req;
 	m->len = 12 + mlen + len;
 	mxg_chan_put64(m->data, m->req);
@@ -257,6 +265,33 @@ uint64_t dp_ctl_quarantine(struct dp_worker *w, const char *meta, size_t mlen,
 	return req; /* |m| belongs to the service thread now */
 }
 
+uint64_t dp_ctl_dnsbl_query(struct dp_worker *w, const char *ip)
+{
+	struct wl *l = &g.wl[w->idx];
+	size_t n = strlen(ip);
+	struct up_msg *m;
+	uint64_t req;
+
+	if (!g.started || !__atomic_load_n(&g.st.connected, __ATOMIC_RELAXED) ||
+	    l->unanswered >= ACK_RING - 1 || n > 63 || !(m = malloc(sizeof(*m) + 8 + n))) {
+		ADD(dnsbl_refused, 1);
+		return 0;
+	}
+	m->type = MXG_CHAN_DNSBL_QUERY;
+	m->worker = w->idx;
+	req = (uint64_t)(w->idx + 1) << 56 | DNSBL_BIT | (++l->seq & SEQ_MASK);
+	m->req = req;
+	m->len = 8 + n;
+	mxg_chan_put64(m->data, req);
+	memcpy(m->data + 8, ip, n);
+	if (!up_put(m)) {
+		ADD(dnsbl_refused, 1);
+		return 0;
+	}
+	l->unanswered++;
+	return req;
+}
+
 void dp_ctl_stats(struct dp_ctl_stats *out)
 {
 	*out = g.st; /* aligned 64-bit fields: no torn reads on x86-64/arm64 */
@@ -264,12 +299,56 @@ void dp_ctl_stats(struct dp_ctl_stats *out)
 
 /* ------------------------------------------------------------ service thread */
 
+/* Delivers a DNSBL answer to the worker encoded in |req|. */
+static void dnsbl_to(uint64_t req, uint8_t verdict, uint32_t ttl, const char *text, size_t n)
+{
+	unsigned wi = (unsigned)(req >> 56) - 1;
+	const char *sp = memchr(text, ' ', n);
+	struct dp_ctl_ack *a;
+
+	if (wi >= DP_MAX_WORKERS || !g.ack[wi])
+		return;
+	a = calloc(1, sizeof(*a));
+	while (!a) { /* the worker counts on exactly one answer */
+		usleep(1000);
+		a = calloc(1, sizeof(*a));
+	}
+	a->kind = DP_CTL_ACK_DNSBL;
+	a->req = req;
+	a->ok = verdict != 3;
+	a->verdict = verdict > 3 ? 3 : verdict;
+	a->ttl = ttl;
+	if (sp) {
+		size_t zl = (size_t)(sp - text), cl = n - zl - 1;
+
+		snprintf(a->zone, sizeof(a->zone), "%.*s", (int)(zl < 255 ? zl : 255), text);
+		snprintf(a->code, sizeof(a->code), "%.*s", (int)(cl < 47 ? cl : 47), sp + 1);
+	} else {
+		snprintf(a->zone, sizeof(a->zone), "%.*s", (int)(n < 255 ? n : 255), text);
+	}
+	for (char *c = a->zone; *c; c++) /* it ends up in a reply line */
+		if ((unsigned char)*c < 32 || *c == 127)
+			*c = '?';
+	for (char *c = a->code; *c; c++)
+		if ((unsigned char)*c < 32 || *c == 127)
+			*c = '?';
+	if (rte_ring_sp_enqueue(g.ack[wi], a) != 0) {
+		MXG_ERR(COMP, "worker %u: acknowledgement ring full (a bug)", wi);
+		free(a);
+	}
+}
+
 /* Delivers an acknowledgement to the worker encoded in |req|. */
 static void ack_to(uint64_t req, bool ok, uint64_t qid, const char *err)
 {
 	unsigned wi = (unsigned)(req >> 56) - 1;
 	struct dp_ctl_ack *a;
 
+	if (req & DNSBL_BIT) { /* a DNSBL query that lost its channel */
+		ADD(dnsbl_lost, 1);
+		dnsbl_to(req, 3, 0, "", 0);
+		return;
+	}
 	if (wi >= DP_MAX_WORKERS || !g.ack[wi])
 		return;
 	a = calloc(1, sizeof(*a));
@@ -595,6 +674,18 @@ static int on_frame(enum mxg_chan_type type, const uint8_t *p, size_t n, void *u
 	case MXG_CHAN_BLOCKLIST:
 		on_blocklist(p, n);
 		return 0;
+	case MXG_CHAN_DNSBL_ANSWER:
+		if (n < 13)
+			return MXG_E_PROTO;
+		if (!inflight_take(mxg_chan_get64(p)) || !(mxg_chan_get64(p) & DNSBL_BIT)) {
+			MXG_WARN(COMP, "answer for unknown DNSBL query %#llx",
+				 (unsigned long long)mxg_chan_get64(p));
+			return 0;
+		}
+		ADD(dnsbl_answered, 1);
+		dnsbl_to(mxg_chan_get64(p), p[8], mxg_chan_get32(p + 9), (const char *)p + 13,
+			 n - 13);
+		return 0;
 	case MXG_CHAN_QUAR_ACK: {
 		uint64_t req;
 		char err[160];
@@ -661,7 +752,10 @@ static void drain_up(void)
 				ack_to(m->req, false, 0, "out of memory"); /* before it is sent */
 			} else if (g.fd >= 0 && send_frame(m->type, m->data, m->len) == 0) {
 				g.inflight[g.ninflight++] = m->req;
-				ADD(quar_sent, 1);
+				if (m->type == MXG_CHAN_DNSBL_QUERY)
+					ADD(dnsbl_sent, 1);
+				else
+					ADD(quar_sent, 1);
 			} else {
 				ack_to(m->req, false, 0, "control channel down");
 			}
@@ -745,6 +839,7 @@ static int cmd_control(const char *cmd, const char *params, struct rte_tel_data 
 	rte_tel_data_add_dict_int(d, "blocklist_version", (int)s.blocklist_version);
 	U(blocklist_entries); U(blocklists_loaded); U(blocklists_rejected);
 	U(blocklist_changes); U(blocklist_failed);
+	U(dnsbl_sent); U(dnsbl_answered); U(dnsbl_lost); U(dnsbl_refused);
 #undef U
 	return 0;
 }

@@ -65,12 +65,21 @@ bool dp_ctl_enabled(void);
  * but no snapshot arrived yet. */
 struct pol_snap *dp_ctl_policy(struct dp_worker *w);
 
-/* A quarantine acknowledgement delivered to a worker. */
+/* An answer delivered to a worker: a quarantine acknowledgement or a
+ * DNSBL answer (|kind|). */
+enum dp_ctl_ack_kind { DP_CTL_ACK_QUAR = 0, DP_CTL_ACK_DNSBL = 1 };
 struct dp_ctl_ack {
-	uint64_t req;             /* dp_ctl_quarantine's request id */
+	enum dp_ctl_ack_kind kind;
+	uint64_t req;             /* dp_ctl_quarantine's / dp_ctl_dnsbl_query's id */
 	bool ok;
 	uint64_t qid;             /* quarantine row id when ok */
 	char err[160];
+	/* DNSBL (MXG_CHAN_DNSBL_ANSWER): verdict 0 pass, 1 reject, 2 tempfail,
+	 * 3 timeout (also when the channel broke: code ""); ttl seconds */
+	uint8_t verdict;
+	uint32_t ttl;
+	char zone[256];
+	char code[48];
 };
 typedef void dp_ctl_ack_fn(struct dp_worker *w, const struct dp_ctl_ack *a, mxg_tstamp now);
 
@@ -93,6 +102,13 @@ void dp_ctl_track(struct dp_worker *w, const char *json, size_t len);
 uint64_t dp_ctl_quarantine(struct dp_worker *w, const char *meta, size_t mlen,
 			   const uint8_t *msg, size_t len);
 
+/* Queues a DNSBL lookup of |ip| (text) for mxgate-control. Returns the
+ * request id (non-zero), or 0 when the channel is down or the queue is
+ * full. Exactly one answer (kind DP_CTL_ACK_DNSBL) reaches |w| for a
+ * non-zero id: mxgate-control's, or verdict 3 ("timeout", code "") when
+ * the connection breaks before it. */
+uint64_t dp_ctl_dnsbl_query(struct dp_worker *w, const char *ip);
+
 /* Counters for /mxgate/control. */
 struct dp_ctl_stats {
 	uint64_t connects, disconnects, protocol_errors;
@@ -103,6 +119,7 @@ struct dp_ctl_stats {
 	int64_t blocklist_version; /* applied (MXG_CHAN_BLOCKLIST); -1 none */
 	uint64_t blocklist_entries, blocklists_loaded, blocklists_rejected;
 	uint64_t blocklist_changes, blocklist_failed;
+	uint64_t dnsbl_sent, dnsbl_answered, dnsbl_lost, dnsbl_refused;
 	bool connected;
 };
 void dp_ctl_stats(struct dp_ctl_stats *out);

@@ -43,6 +43,9 @@
  *   /mxgate/filter/list                 the blocklist as applied ('.' and ':'
  *                                       of the prefixes written '_')
  *   /mxgate/filter/conf,RATE,BURST      SYN bucket (0 = off)
+ *   /mxgate/filter/xdp                  per net_af_xdp port, the counters of
+ *                                       its XDP program (read through the pins,
+ *                                       as `mxgatectl xdp stats` does)
  * Each answers {"ok": 1} once the change is queued to every worker, or an
  * "error" string.
  */
@@ -52,6 +55,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +72,10 @@
 #include "mxg_log.h"
 #ifdef MXG_HAVE_XPF
 #include "xpf.h"
+#endif
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11 /* linux/magic.h */
 #endif
 
 #define COMP "filter"
@@ -395,6 +404,7 @@ static struct dp_ctx *flt_ctx;
 static struct mentry *mlist;
 static size_t mlist_n, mlist_cap;
 static bool pinned[DP_MAX_PORTS]; /* ports whose XDP maps we pinned (to unpin) */
+static struct dp_ctx *xdp_ctx;     /* for /mxgate/filter/xdp, even with the filter off */
 
 static void mlist_del(const struct mxg_prefix *p)
 {
@@ -633,8 +643,16 @@ static int worker_init(struct dp_ctx *ctx, struct dp_worker *w)
 	return 0;
 }
 
+static int cmd_xdp(const char *cmd, const char *params, struct rte_tel_data *d);
+
 int dp_filter_init(struct dp_ctx *ctx)
 {
+	pthread_mutex_lock(&flt_lock);
+	xdp_ctx = ctx;
+	pthread_mutex_unlock(&flt_lock);
+	rte_telemetry_register_cmd("/mxgate/filter/xdp", cmd_xdp,
+				   "Counters of the XDP program of each net_af_xdp port "
+				   "(through its pins). No parameters");
 	if (!ctx->conf.filter.enabled) {
 		MXG_INFO(COMP, "software sender filter disabled ([filter] enabled = no)");
 		dp_filter_xdp_pin(ctx);
@@ -674,6 +692,7 @@ void dp_filter_fini(struct dp_ctx *ctx)
 {
 	pthread_mutex_lock(&flt_lock);
 	flt_ctx = NULL;
+	xdp_ctx = NULL;
 	free(mlist);
 	mlist = NULL;
 	mlist_n = mlist_cap = 0;
@@ -719,6 +738,36 @@ static bool afxdp_iface(const struct dp_port_conf *pc, char *ifname, size_t len)
 	return false;
 }
 
+#ifdef MXG_HAVE_XPF
+/* Makes sure /sys/fs/bpf is a bpffs, mounting one when it is not: `ip
+ * netns exec` (and other launchers) give the process a fresh mount
+ * namespace with a new sysfs, where /sys/fs/bpf is a plain directory and
+ * every pin would fail. Where systemd mounted it already this is a
+ * statfs. The mount lives in our mount namespace only. */
+static void bpffs_ensure(void)
+{
+	static bool done;
+	struct statfs sf;
+	const char *dir = "/sys/fs/bpf";
+
+	if (done)
+		return;
+	done = true;
+	if (statfs(dir, &sf)) {
+		MXG_NOTICE(COMP, "%s: %s: XDP maps cannot be pinned", dir, strerror(errno));
+		return;
+	}
+	if ((unsigned long)sf.f_type == (unsigned long)BPF_FS_MAGIC)
+		return;
+	if (mount("bpf", dir, "bpf", 0, "mode=0700"))
+		MXG_NOTICE(COMP, "%s is not a bpffs and mounting one failed: %s",
+			   dir, strerror(errno));
+	else
+		MXG_INFO(COMP, "%s was not a bpffs (a private mount namespace?): mounted one "
+			 "there for the XDP map pins", dir);
+}
+#endif
+
 void dp_filter_xdp_pin(struct dp_ctx *ctx)
 {
 #ifdef MXG_HAVE_XPF
@@ -731,6 +780,7 @@ void dp_filter_xdp_pin(struct dp_ctx *ctx)
 
 		if (!ctx->port[i].conf || !afxdp_iface(ctx->port[i].conf, ifname, sizeof(ifname)))
 			continue;
+		bpffs_ensure();
 		ifindex = (int)if_nametoindex(ifname);
 		err = ifindex ? xpf_pin_attached(ifindex, ifname) : -ENODEV;
 		if (err)
@@ -745,6 +795,64 @@ void dp_filter_xdp_pin(struct dp_ctx *ctx)
 #else
 	(void)ctx;
 #endif
+}
+
+/* /mxgate/filter/xdp: {PORT: {"pin": 1, STAT: packets, ..., "reason_R":
+ * packets}} for each net_af_xdp port; {"pin": 0, "error": ...} when its
+ * pins cannot be opened (none, or not pinned in this mount namespace). */
+static int cmd_xdp(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+#ifdef MXG_HAVE_XPF
+	char ifname[IF_NAMESIZE + 1];
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	pthread_mutex_lock(&flt_lock);
+	for (unsigned i = 0; xdp_ctx && i < xdp_ctx->nports; i++) {
+		const struct dp_port_conf *pc = xdp_ctx->port[i].conf;
+		struct xpf_counter st[XPF_STAT__MAX], rs[XPF_REASON_MAX];
+		struct rte_tel_data *pd;
+		struct xpf *x = NULL;
+		int err;
+
+		if (!pc || !afxdp_iface(pc, ifname, sizeof(ifname)) || !(pd = rte_tel_data_alloc()))
+			continue;
+		rte_tel_data_start_dict(pd);
+		if ((err = xpf_open(ifname, &x)) || (err = xpf_stats_read(x, st, rs))) {
+			rte_tel_data_add_dict_u64(pd, "pin", 0);
+			rte_tel_data_add_dict_string(pd, "error", strerror(-err));
+		} else {
+			rte_tel_data_add_dict_u64(pd, "pin", 1);
+			for (unsigned k = 0; k < XPF_STAT__MAX; k++)
+				if (xpf_stat_name(k))
+					rte_tel_data_add_dict_u64(pd, xpf_stat_name(k), st[k].packets);
+			for (unsigned k = 0; k < XPF_REASON_MAX; k++) {
+				const char *rn = xpf_reason_name(k);
+				char key[48];
+
+				if (!rs[k].packets)
+					continue;
+				if (rn)
+					snprintf(key, sizeof(key), "reason_%s", rn);
+				else
+					snprintf(key, sizeof(key), "reason_%u", k);
+				rte_tel_data_add_dict_u64(pd, key, rs[k].packets);
+			}
+		}
+		if (x)
+			xpf_close(x);
+		if (rte_tel_data_add_dict_container(d, pc->name, pd, 0))
+			rte_tel_data_free(pd);
+	}
+	pthread_mutex_unlock(&flt_lock);
+#else
+	(void)cmd;
+	(void)params;
+	(void)xdp_ctx;
+	rte_tel_data_start_dict(d);
+#endif
+	return 0;
 }
 
 void dp_filter_xdp_unpin(struct dp_ctx *ctx)

@@ -117,6 +117,7 @@
 #include <rte_malloc.h>
 #include <rte_telemetry.h>
 
+#include "dp_ctl.h"
 #include "dp_smtp_int.h"
 #include "mxg_log.h"
 
@@ -328,6 +329,10 @@ static void refusal_text(const struct sess *s, int code, char *t, size_t n)
 {
 	char ip[64];
 
+	if (s->dnsbl_text[0]) { /* the greeting DNSBL refused */
+		snprintf(t, n, "%.*s", (int)n - 1, s->dnsbl_text);
+		return;
+	}
 	mxg_ip_str(&s->judged, ip, sizeof(ip));
 	if (code == 554)
 		snprintf(t, n, "Error: client [%s] blocked by the sender filter", ip);
@@ -335,16 +340,173 @@ static void refusal_text(const struct sess *s, int code, char *t, size_t n)
 		snprintf(t, n, "Error: too many connections from [%s], try again later", ip);
 }
 
+/* ------------------------------------------------------------ DNSBL */
+
+/* |ip|'s cached answer (|take|: else a slot for it: free, expired, or the
+ * one expiring first). */
+static struct dnsbl_ent *dnsbl_slot(struct dp_smtp_worker *sw, const struct mxg_ip *ip,
+				    bool take)
+{
+	unsigned n = ip->family == 4 ? 4 : 16;
+	uint32_t h = 2166136261u ^ ip->family;
+	struct dnsbl_ent *e, *victim = NULL;
+
+	for (unsigned i = 0; i < n; i++)
+		h = (h ^ ip->a[i]) * 16777619u;
+	for (unsigned i = 0; i < DNSBL_PROBE; i++) {
+		e = &sw->dnsbl[(h + i) & (DNSBL_SLOTS - 1)];
+		if (e->ip.family == ip->family && !memcmp(e->ip.a, ip->a, n))
+			return e;
+		if (!e->ip.family) { /* a free slot beats any taken one */
+			if (!victim || victim->ip.family)
+				victim = e;
+		} else if (!victim || (victim->ip.family && e->exp < victim->exp)) {
+			victim = e;
+		}
+	}
+	return take ? victim : NULL;
+}
+
+/* What an answer means for the session: 0 (serve), 450 or 554. */
+static int dnsbl_apply(struct sess *s, const struct mxg_ip *ip, unsigned v, const char *zone,
+		       const char *code)
+{
+	struct dp_smtp_worker *sw = s->sw;
+	char b[64];
+	int rc;
+
+	if (v == 3) {
+		sw->st.dnsbl_timeouts++;
+		if (!strcmp(code, "reject"))
+			sw->dnsbl_default = 554;
+		else if (!strcmp(code, "tempfail"))
+			sw->dnsbl_default = 450;
+		else if (!strcmp(code, "accept"))
+			sw->dnsbl_default = 0;
+		rc = sw->dnsbl_default;
+		if (rc)
+			snprintf(s->dnsbl_text, sizeof(s->dnsbl_text), "Error: reputation of client "
+				 "[%s] unknown (%s did not answer)%s", mxg_ip_str(ip, b, sizeof(b)),
+				 *zone ? zone : "DNSBL", rc == 450 ? ", try again later" : "");
+		return rc;
+	}
+	if (!*zone)
+		return 0;
+	sw->st.dnsbl_listed++;
+	snprintf(s->dnsbl_zone, sizeof(s->dnsbl_zone), "%s", zone);
+	snprintf(s->dnsbl_code, sizeof(s->dnsbl_code), "%s", code);
+	if (v != 1 && v != 2)
+		return 0; /* a "score" zone: served, recorded in tracking */
+	snprintf(s->dnsbl_text, sizeof(s->dnsbl_text), "Error: client [%s] listed by %s (%s)%s",
+		 mxg_ip_str(ip, b, sizeof(b)), zone, code, v == 2 ? ", try again later" : "");
+	return v == 1 ? 554 : 450;
+}
+
+/* Email reputation of |ip|, a client speaking for itself or a known
+ * host's original client: 0 (serve), 450 or 554 (refuse the greeting), or
+ * -1 (asked mxgate-control: the greeting waits, s->dnsbl_req). */
+static int dnsbl_check(struct sess *s, const struct mxg_ip *ip)
+{
+	struct dp_smtp_worker *sw = s->sw;
+	struct dnsbl_ent *e;
+	struct dnsbl_pend *pd;
+	char b[64];
+	uint64_t req;
+
+	if (!sw->dnsbl || !sw->c->dnsbl_hold)
+		return 0;
+	e = dnsbl_slot(sw, ip, false);
+	if (e && e->exp > sw->now) {
+		sw->st.dnsbl_cache_hits++;
+		return dnsbl_apply(s, ip, e->verdict, e->zone, e->code);
+	}
+	req = dp_ctl_dnsbl_query(sw->w, mxg_ip_str(ip, b, sizeof(b)));
+	if (!req) /* the channel is down: the default */
+		return dnsbl_apply(s, ip, 3, "", "");
+	sw->st.dnsbl_queries++;
+	pd = &sw->dpend[req & (DNSBL_PEND - 1)];
+	pd->req = req;
+	pd->ip = *ip;
+	s->dnsbl_req = req;
+	s->dnsbl_deadline = sw->now + sw->c->dnsbl_hold;
+	return -1;
+}
+
+/* Sends the greeting held for the verdicts (PROXY, DNSBL). */
+static void greet_flush(struct sess *s)
+{
+	int code = s->greet_code;
+	char t[200];
+
+	s->greet_due = false;
+	if (code != 220)
+		refusal_text(s, code, t, sizeof(t));
+	smtp_srv_greet_enh(s->srv, code, code == 421 ? "4.7.0" : code == 450 ? "4.7.1" : NULL,
+			   code == 220 ? NULL : t, s->sw->now);
+}
+
+/* The DNSBL verdict |v| for |s| is in (an answer, or its hold expired). */
+static void dnsbl_resolve(struct sess *s, unsigned v, const char *zone, const char *code)
+{
+	const struct mxg_ip *ip = orig_client(s);
+	int rc;
+
+	s->dnsbl_req = 0;
+	rc = dnsbl_apply(s, ip ? ip : &s->caddr, v, zone, code);
+	if (rc)
+		s->greet_code = rc;
+	if (s->greet_due && smtp_srv_state(s->srv) == SMTP_ST_GREETING)
+		greet_flush(s);
+	dp_smtp_sess_pump(s);
+}
+
+void dp_smtp_dnsbl_ack(struct dp_worker *w, const struct dp_ctl_ack *a, mxg_tstamp now)
+{
+	struct dp_smtp_worker *sw = w->smtp;
+	struct dnsbl_pend *pd;
+	struct sess *s;
+
+	if (!sw)
+		return;
+	w->tcp_deadline = 0; /* output sent from here may arm TCP timers */
+	enter(sw, now);
+	pd = &sw->dpend[a->req & (DNSBL_PEND - 1)];
+	if (pd->req == a->req) {
+		if (a->ttl && a->verdict < 3 && sw->dnsbl) {
+			struct dnsbl_ent *e = dnsbl_slot(sw, &pd->ip, true);
+
+			e->ip = pd->ip;
+			e->verdict = a->verdict;
+			e->exp = now + (mxg_tstamp)a->ttl * MXG_NSEC_PER_SEC;
+			snprintf(e->zone, sizeof(e->zone), "%.95s", a->zone);
+			snprintf(e->code, sizeof(e->code), "%.23s", a->code);
+		}
+		pd->req = 0;
+	}
+	TAILQ_FOREACH(s, &sw->sessions, link) {
+		if (s->dead || s->dnsbl_req != a->req)
+			continue;
+		dnsbl_resolve(s, a->verdict, a->zone, a->code);
+		break;
+	}
+	leave(sw);
+}
+
 static int s_on_proxy(struct smtp_srv *srv, const struct smtp_proxy_info *pi, void *ud)
 {
 	struct sess *s = ud;
 
 	/* The greeting is held (l_accept): sent from sess_feed, once the
-	 * engine left the PROXY state. */
+	 * engine left the PROXY state and the DNSBL answer (if asked) is in
+	 * (or from dnsbl_resolve). */
 	s->greet_due = true;
 	s->greet_code = orig_judge(s, true);
-	if (!s->greet_code)
-		s->greet_code = 220;
+	if (!s->greet_code) {
+		const struct mxg_ip *o = orig_client(s);
+		int dv = o && !smtp_acl_match(dp_smtp_g.known, o) ? dnsbl_check(s, o) : 0;
+
+		s->greet_code = dv > 0 ? dv : 220;
+	}
 	return 0;
 }
 
@@ -813,15 +975,9 @@ static long sess_feed(struct sess *s, const uint8_t *p, size_t n)
 		return -1;
 	}
 	s->sw->st.bytes_in += (uint64_t)r;
-	if (s->greet_due && smtp_srv_state(s->srv) == SMTP_ST_GREETING) {
-		char t[160];
-
+	if (s->greet_due && !s->dnsbl_req && smtp_srv_state(s->srv) == SMTP_ST_GREETING) {
 		/* After the PROXY header: the original client's verdict. */
-		s->greet_due = false;
-		if (s->greet_code != 220)
-			refusal_text(s, s->greet_code, t, sizeof(t));
-		smtp_srv_greet_enh(s->srv, s->greet_code, s->greet_code == 421 ? "4.7.0" : NULL,
-				   s->greet_code == 220 ? NULL : t, s->sw->now);
+		greet_flush(s);
 		s->pump_again = true; /* input after the header waited for it */
 	}
 	return r;
@@ -1032,6 +1188,7 @@ static int l_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 	uint16_t lport;
 	struct sess *s;
 	bool known, over, thr = false;
+	int dv = 0;
 
 	if (sw->nsess >= 2 * cf->sessions_max)
 		return -1; /* far over the limit: not even a 421 */
@@ -1052,6 +1209,10 @@ static int l_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 	 * (s_on_proxy, s_on_command). */
 	if (!over && !known && !s->reprocess && !thr_admit(sw, &s->caddr, THR_CONN))
 		thr = true;
+	/* Email reputation of a client speaking for itself (a known host's
+	 * original client: s_on_proxy). */
+	if (!over && !thr && !known && !s->reprocess)
+		dv = dnsbl_check(s, &s->caddr);
 	smtp_srv_config_init(&sc);
 	sc.hostname = cf->hostname;
 	if (!cf->starttls || !dp_smtp_g.tls_srv)
@@ -1059,7 +1220,7 @@ static int l_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 	sc.flags = 0;
 	if (known)
 		sc.flags |= SMTP_SRV_F_KNOWN_HOST;
-	if (over || thr || (s->reprocess && !known))
+	if (over || thr || (s->reprocess && !known) || dv)
 		sc.flags |= SMTP_SRV_F_GREET_HOLD;
 	else if (known && cf->proxy_protocol)
 		/* The greeting waits for the judgement of the client the
@@ -1095,6 +1256,13 @@ static int l_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 		snprintf(t, sizeof(t), "Error: too many connections from [%s], try again later",
 			 mxg_ip_str(&s->caddr, ip, sizeof(ip)));
 		smtp_srv_greet_enh(s->srv, 421, "4.7.0", t, sw->now);
+	} else if (dv) {
+		/* DNSBL: refused from the cache, or held for the answer
+		 * (dp_smtp_dnsbl_ack, or the timer at dnsbl_hold_ms) */
+		s->greet_due = true;
+		s->greet_code = dv > 0 ? dv : 220;
+		if (dv > 0)
+			greet_flush(s);
 	}
 	TAILQ_INSERT_TAIL(&sw->sessions, s, link);
 	sw->nsess++;
@@ -1127,6 +1295,11 @@ void dp_smtp_on_timer(struct dp_worker *w, mxg_tstamp now)
 
 		if (s->pol) {
 			dp_smtp_pol_timer(s); /* quarantine answer overdue */
+			if (s->dead)
+				continue;
+		}
+		if (s->dnsbl_req && now >= s->dnsbl_deadline) {
+			dnsbl_resolve(s, 3, "", ""); /* no answer in time: the default */
 			if (s->dead)
 				continue;
 		}
@@ -1283,6 +1456,8 @@ int dp_smtp_worker_start(struct dp_ctx *ctx, struct dp_worker *w)
 	sw->rcache = calloc(RC_SLOTS, sizeof(*sw->rcache));
 	if (c->thr_conns || c->thr_msgs || c->thr_rcpts)
 		sw->thr = calloc(c->thr_slots, sizeof(*sw->thr));
+	if (ctx->conf.ctl.enabled && c->dnsbl_hold) /* else no DNSBL: nobody to ask */
+		sw->dnsbl = calloc(DNSBL_SLOTS, sizeof(*sw->dnsbl));
 	if (!sw->rcache || ((c->thr_conns || c->thr_msgs || c->thr_rcpts) && !sw->thr)) {
 		free(sw->rcache);
 		free(sw->thr);
@@ -1372,6 +1547,7 @@ void dp_smtp_worker_stop(struct dp_worker *w)
 	dp_smtp_reap(sw);
 	free(sw->rcache);
 	free(sw->thr);
+	free(sw->dnsbl);
 	rte_free(sw);
 	w->smtp = NULL;
 }

@@ -333,6 +333,11 @@ int dp_smtp_conf_load(struct mxg_conf *mc, struct dp_smtp_conf *c, char *err, si
 		return rc;
 	for (c->thr_slots = 64; c->thr_slots < u; c->thr_slots <<= 1)
 		;
+	/* DNSBL: how long the greeting waits for mxgate-control's answer
+	 * (0: no lookups). */
+	if ((rc = mxg_conf_get_u64(s, "dnsbl_hold_ms", 2000, 0, 60000, &u, err, errlen)))
+		return rc;
+	c->dnsbl_hold = u * MXG_NSEC_PER_MSEC;
 
 	/* TLS. */
 	if ((rc = mxg_conf_get_bool(s, "starttls", true, &c->starttls, err, errlen)) ||

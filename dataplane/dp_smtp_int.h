@@ -20,6 +20,8 @@
 #include "mxg_err.h"
 #include "smtp.h"
 
+struct dp_ctl_ack;
+
 
 #ifndef TAILQ_FOREACH_SAFE /* glibc's sys/queue.h lacks it */
 #define TAILQ_FOREACH_SAFE(var, head, field, tvar)                              \
@@ -32,6 +34,9 @@
 #define SWEEP_NS (50 * MXG_NSEC_PER_MSEC) /* timer granularity */
 #define RC_SLOTS 1024                     /* recipient cache entries per worker */
 #define THR_PROBE 8                       /* throttle table: slots probed per client */
+#define DNSBL_SLOTS 4096                  /* DNSBL answers cached per worker */
+#define DNSBL_PROBE 8
+#define DNSBL_PEND 1024                   /* queries remembered for their answer */
 #define MAX_LISTENERS (DP_SMTP_MAX_ADDRS * (DP_SMTP_MAX_PORTS + 1))
 
 #define SMTP_FIELDS(X)                                                                  \
@@ -44,7 +49,8 @@
 	X(policy_jobs) X(quarantined) X(quarantine_failed) X(hold_refused)            \
 	X(track_failed) X(bcc_failed)                                                  \
 	X(throttled_connections) X(throttled_messages) X(throttled_recipients)        \
-	X(throttle_evictions) X(filter_blocked_original)
+	X(throttle_evictions) X(filter_blocked_original)                              \
+	X(dnsbl_queries) X(dnsbl_cache_hits) X(dnsbl_listed) X(dnsbl_timeouts)
 
 struct dp_smtp_stats {
 #define F(n) uint64_t n;
@@ -86,6 +92,19 @@ struct thr_ent {                 /* one client's counts in its window */
 	mxg_tstamp start;        /* the window's start */
 };
 
+struct dnsbl_ent {               /* a DNSBL answer (dp_smtp.c, SENDER FILTER) */
+	struct mxg_ip ip;        /* family 0: free slot */
+	uint8_t verdict;         /* 0 pass, 1 reject, 2 tempfail */
+	mxg_tstamp exp;
+	char zone[96];
+	char code[24];
+};
+
+struct dnsbl_pend {              /* a query in flight: whose address */
+	uint64_t req;
+	struct mxg_ip ip;
+};
+
 struct out;
 
 struct sess {                    /* one inbound SMTP session */
@@ -105,7 +124,12 @@ struct sess {                    /* one inbound SMTP session */
 	bool orig_blocked;       /* ... is blocklisted: commands get 554 */
 	bool xclient_new;        /* XCLIENT started a new client session */
 	bool greet_due;          /* PROXY read: the held greeting is ours */
-	int greet_code;          /* 220, 421 (throttled) or 554 (blocked) */
+	int greet_code;          /* 220, 421 (throttled), 450/554 (DNSBL) or 554 */
+	uint64_t dnsbl_req;      /* DNSBL answer awaited: the greeting waits */
+	mxg_tstamp dnsbl_deadline;
+	char dnsbl_zone[96];     /* a listing: the zone (refusal text, tracking) */
+	char dnsbl_code[24];
+	char dnsbl_text[200];    /* the refusal, when DNSBL refused the greeting */
 	bool close_due;          /* a 421 was queued: close once it is out */
 	bool dead;
 	bool in_pump, pump_again;
@@ -199,6 +223,9 @@ struct dp_smtp_worker {
 	mxg_tstamp now;
 	struct rc_ent *rcache;
 	struct thr_ent *thr;     /* [c->thr_slots], NULL: throttling off */
+	struct dnsbl_ent *dnsbl; /* [DNSBL_SLOTS], NULL: no DNSBL (no channel) */
+	struct dnsbl_pend dpend[DNSBL_PEND];
+	int dnsbl_default;       /* on timeout: 0 serve, 450 or 554 (control's) */
 	uint64_t hold_bytes;     /* sess.hold capacity of all sessions */
 	struct dp_smtp_stats st;
 };
@@ -298,6 +325,8 @@ bool dp_smtp_pol_job_failed(struct sess *s, const char *why);
 void dp_smtp_pol_final(struct sess *s, int code, const char *enh, const char *text);
 void dp_smtp_pol_timer(struct sess *s);
 void dp_smtp_pol_clear(struct sess *s);
+/* A DNSBL answer (dp_ctl.h, kind DP_CTL_ACK_DNSBL) for worker |w|. */
+void dp_smtp_dnsbl_ack(struct dp_worker *w, const struct dp_ctl_ack *a, mxg_tstamp now);
 
 /* dp_smtp_ds.c: the downstream session pool. */
 /* An idle pooled session to |dst|:|dport| (NULL: the configured

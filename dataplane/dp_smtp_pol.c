@@ -295,7 +295,16 @@ static void track(struct sess *s, int code, const char *enh, const char *text)
 		s->sw->st.track_failed++;
 		return;
 	}
-	json_object_set_new(j, "verdicts", p && p->verdicts ? json_incref(p->verdicts) : json_object());
+	{
+		json_t *vd = p && p->verdicts ? json_incref(p->verdicts) : json_object();
+
+		/* a "score" DNSBL zone listed the client (dp_smtp.c) */
+		if (vd && s->dnsbl_zone[0])
+			json_object_set_new(vd, "dnsbl", json_pack("{s:s, s:s}", "zone",
+								   s->dnsbl_zone, "code",
+								   s->dnsbl_code));
+		json_object_set_new(j, "verdicts", vd);
+	}
 	json_object_set_new(j, "timings", json_pack("{s:f}", "total_ms",
 						    (double)(s->sw->now - s->t_data) / 1e6));
 	rc = json_array();
@@ -407,6 +416,10 @@ void dp_smtp_pol_ack(struct dp_worker *w, const struct dp_ctl_ack *a, mxg_tstamp
 	struct dp_smtp_worker *sw = w->smtp;
 	struct sess *s;
 
+	if (a->kind == DP_CTL_ACK_DNSBL) {
+		dp_smtp_dnsbl_ack(w, a, now);
+		return;
+	}
 	if (!sw)
 		return;
 	w->tcp_deadline = 0; /* output sent from here may arm TCP timers */

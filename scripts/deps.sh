@@ -17,7 +17,7 @@ PKGS="
   postgresql
   python3 python3-pytest python3-matplotlib python3-scapy
   iproute2 iputils-ping ethtool procps psmisc kmod
-  postfix swaks libnet-ssleay-perl
+  postfix swaks libnet-ssleay-perl unbound
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -199,12 +199,12 @@ void smtp_srv_free(struct smtp_srv *s);
  * MXG_E_NOMEM. */
 int smtp_srv_start(struct smtp_srv *s, const struct mxg_ip *peer, uint16_t port,
 		   mxg_tstamp now);
-/* With SMTP_SRV_F_GREET_HOLD: send the greeting. |code| 220 greets, 421 or
- * 554 refuse the session (then closed). |text| may be NULL. 0, MXG_E_INVAL
+/* With SMTP_SRV_F_GREET_HOLD: send the greeting. |code| 220 greets, 421,
+ * 450 or 554 refuse the session (then closed). |text| may be NULL. 0, MXG_E_INVAL
  * (wrong state or code) or MXG_E_NOMEM. */
 int smtp_srv_greet(struct smtp_srv *s, int code, const char *text, mxg_tstamp now);
 /* smtp_srv_greet with the enhanced status code of a refusal (|enh| NULL:
- * 4.3.2 for 421, 5.7.1 for 554), e.g. 421 4.7.0 for a throttled client. */
+ * 4.3.2 for 421, 4.7.1 for 450, 5.7.1 for 554), e.g. 421 4.7.0 for a throttled client. */
 int smtp_srv_greet_enh(struct smtp_srv *s, int code, const char *enh, const char *text,
 		       mxg_tstamp now);
 

@@ -283,7 +283,7 @@ int smtp_srv_greet_enh(struct smtp_srv *s, int code, const char *enh, const char
 {
 	char t[256];
 
-	if (s->hold != HOLD_GREET || (code != 220 && code != 421 && code != 554))
+	if (s->hold != HOLD_GREET || (code != 220 && code != 421 && code != 450 && code != 554))
 		return MXG_E_INVAL;
 	s->now = now;
 	if (text)
@@ -293,7 +293,7 @@ int smtp_srv_greet_enh(struct smtp_srv *s, int code, const char *enh, const char
 	s->hold = HOLD_NONE;
 	s->st = SMTP_ST_CLOSED;
 	if (!enh || !*enh)
-		enh = code == 421 ? "4.3.2" : "5.7.1";
+		enh = code == 421 ? "4.3.2" : code == 450 ? "4.7.1" : "5.7.1";
 	return smtp_buf_reply(&s->out, s->mem, code, ' ', enh,
 			      "%s %s", s->host, text ? t : "Service not available");
 }

@@ -332,7 +332,7 @@ static void test_proto_errors(void **st)
 	mxg_chan_hdr(b, MXG_CHAN_HELLO, 1);
 	b[5] = 'a';
 	mxg_chan_put32(b + 6, 1);
-	b[10] = 9;
+	b[10] = MXG_CHAN_TYPE_MAX + 1;
 	assert_int_equal(feed_bytes(b, 11, &g), MXG_E_PROTO);
 	assert_int_equal(g.n, 1);
 	assert_int_equal(g.len[0], 1);

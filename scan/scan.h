@@ -155,6 +155,7 @@ struct scan_engine_info {
 	size_t db_bytes;             /* size of all databases */
 	uint32_t dlp_templates;      /* DLP templates */
 	uint32_t cf_rules;           /* content-filter rules */
+	uint32_t pe_section_sigs;    /* PE section hashes (mdb/msb) */
 };
 void scan_engine_info(const struct scan_engine *e, struct scan_engine_info *out);
 

@@ -54,6 +54,7 @@ static void engine_free(struct scan_engine *e)
 	hs_free_database(e->vdb);
 	hs_free_database(e->tdb);
 	hs_free_database(e->ldb);
+	hs_free_database(e->pdb);
 	hs_free_scratch(e->proto);
 	free(e->rules);
 	scan_sigset_free(e->sigs);
@@ -240,8 +241,27 @@ static int build_virus(struct scan_engine *e, const struct scan_config *cfg)
 	}
 	b.ex = vx;
 	rc = scan_hs_compile(vx, s->npats, HS_MODE_STREAM, on_reject, &b, &e->vdb);
-	free(vx);
 	e->info.body_patterns = s->npats;
+	if (!rc && s->npe) {
+		/* PE-relative offsets: the same expressions again, block mode with
+		 * start of match, scanned over the whole PE at end of file. */
+		uint32_t n = 0;
+
+		for (i = 0; i < s->npats; i++) {
+			const struct sig_pat *p = &s->pats[i];
+
+			if (!p->pe || s->defs[p->sig].disabled)
+				continue;
+			vx[n].expr = p->expr;
+			vx[n].flags = p->hsflags | HS_FLAG_SOM_LEFTMOST;
+			vx[n].id = i;
+			vx[n].min_off = vx[n].max_off = 0;
+			n++;
+		}
+		if (n)
+			rc = scan_hs_compile(vx, n, HS_MODE_BLOCK, on_reject, &b, &e->pdb);
+	}
+	free(vx);
 	return rc;
 }
 
@@ -277,6 +297,7 @@ struct scan_engine *scan_engine_build(const struct scan_config *cfg, struct scan
 	sig_finalize(sigs);
 	e->info.sigs = sigs->st;
 	e->info.hash_sigs = sigs->nhashes;
+	e->info.pe_section_sigs = sigs->nshashes;
 	e->hash_algs = sigs->hash_algs | (cfg ? cfg->hash_algs : 0);
 	if ((rc = build_rules(e, cfg)) || (rc = build_virus(e, cfg)))
 		goto fail;
@@ -285,13 +306,14 @@ struct scan_engine *scan_engine_build(const struct scan_config *cfg, struct scan
 		goto fail;
 	}
 	if (scan_hs_roundtrip(&e->vdb) || scan_hs_roundtrip(&e->tdb) ||
-	    scan_hs_roundtrip(&e->ldb)) {
+	    scan_hs_roundtrip(&e->ldb) || scan_hs_roundtrip(&e->pdb)) {
 		why = "database serialisation round trip failed";
 		goto fail;
 	}
 	if (hs_alloc_scratch(e->vdb, &e->proto) != HS_SUCCESS ||
 	    (e->tdb && hs_alloc_scratch(e->tdb, &e->proto) != HS_SUCCESS) ||
-	    (e->ldb && hs_alloc_scratch(e->ldb, &e->proto) != HS_SUCCESS))
+	    (e->ldb && hs_alloc_scratch(e->ldb, &e->proto) != HS_SUCCESS) ||
+	    (e->pdb && hs_alloc_scratch(e->pdb, &e->proto) != HS_SUCCESS))
 		goto fail;
 	e->info.generation = e->generation;
 	e->info.db_bytes = 0;
@@ -300,6 +322,8 @@ struct scan_engine *scan_engine_build(const struct scan_config *cfg, struct scan
 	if (e->tdb && hs_database_size(e->tdb, &sz) == HS_SUCCESS)
 		e->info.db_bytes += sz;
 	if (e->ldb && hs_database_size(e->ldb, &sz) == HS_SUCCESS)
+		e->info.db_bytes += sz;
+	if (e->pdb && hs_database_size(e->pdb, &sz) == HS_SUCCESS)
 		e->info.db_bytes += sz;
 	return e;
 fail:
@@ -420,7 +444,8 @@ int scan_scratch_prepare(struct scan_scratch *s, const struct scan_engine *e)
 {
 	if (hs_alloc_scratch(e->vdb, &s->hs) != HS_SUCCESS ||
 	    (e->tdb && hs_alloc_scratch(e->tdb, &s->hs) != HS_SUCCESS) ||
-	    (e->ldb && hs_alloc_scratch(e->ldb, &s->hs) != HS_SUCCESS))
+	    (e->ldb && hs_alloc_scratch(e->ldb, &s->hs) != HS_SUCCESS) ||
+	    (e->pdb && hs_alloc_scratch(e->pdb, &s->hs) != HS_SUCCESS))
 		return MXG_E_NOMEM;
 	return 0;
 }

@@ -70,6 +70,7 @@ struct scan_engine {
 	uint64_t generation;
 	struct scan_sigset *sigs;     /* owned; finalised */
 	hs_database_t *vdb, *tdb, *ldb;
+	hs_database_t *pdb;           /* block, SOM: PE-relative patterns (or NULL) */
 	hs_scratch_t *proto;          /* prototype scratch for the three */
 	struct eng_rule *rules;
 	uint32_t nrules;

@@ -25,7 +25,9 @@
  *	PART_END    the file ends: end-of-data matches flushed, digests
  *	            finished, hash signatures looked up, body and logical
  *	            signatures evaluated against the target type and end-of-file
- *	            offsets, the true type detected (scan_ftype); an archive is
+ *	            offsets; a PE held whole gets its section hashes and
+ *	            PE-relative body signatures checked (pe_verdicts, scan_pe.c);
+ *	            the true type detected (scan_ftype); an archive is
  *	            expanded and each member runs through the same per-file
  *	            pipeline (struct sfile) as a part of its own.
  *
@@ -49,10 +51,12 @@
  *
  * Buffering: the first SNIFF_WINDOW bytes of every file are copied to
  * decide; beyond that only archives, OLE2 and PDF (whole, up to
- * ARCHIVE_BUF_MAX; libarchive needs random access) and attachment
- * prefixes are kept. Body bytes are otherwise never copied: the parser
- * hands over spans of many lines, valid UTF-8 goes to the consumers in
- * place (mime_utf8_pass_prefix), HTML is reduced straight from the input.
+ * ARCHIVE_BUF_MAX; libarchive needs random access), PE files when PE
+ * signatures are loaded (whole, up to PE_BUF_MAX: section table and
+ * sections can be anywhere) and attachment prefixes are kept. Body bytes
+ * are otherwise never copied: the parser hands over spans of many lines,
+ * valid UTF-8 goes to the consumers in place (mime_utf8_pass_prefix), HTML
+ * is reduced straight from the input.
  *
  * Streams: one Hyperscan stream per open file and database, reset (not
  * reallocated) between files: a session allocates at most three virus
@@ -74,10 +78,12 @@
 #include "mime_codec.h"
 #include "mxg_err.h"
 #include "scan_hs.h"
+#include "scan_pe.h"
 
 #define HEAD_MAX 64                 /* first bytes kept per file */
 #define SNIFF_WINDOW 1024           /* bytes buffered to decide what to keep */
 #define ARCHIVE_BUF_MAX (32u << 20) /* largest file buffered whole */
+#define PE_BUF_MAX ARCHIVE_BUF_MAX  /* largest PE held for PE signatures */
 #define FTYPE_PREFIX (256u << 10)   /* attachment prefix kept for true type */
 #define EXTRACT_MAX FTYPE_PREFIX    /* text taken from attachments/members */
 #define TRIM_BYTES (1u << 20)       /* buffers larger than this freed at reset */
@@ -132,6 +138,7 @@ struct scan_session {
 	struct scan_scratch *own_scratch;
 	struct scan_scratch *scr;  /* own_scratch or the caller's */
 	hs_scratch_t *scratch;
+	struct scan_pe pe;         /* headers of the PE being checked */
 	struct mime_parser *mp;
 	struct sfile leaf, memb, raw;
 	/* raw region (preamble/epilogue/unparsed) being scanned */
@@ -804,6 +811,13 @@ static bool buf_add(struct scan_session *s, struct sfile *f, const uint8_t *p, s
 	return true;
 }
 
+/* PE signatures (section hashes, PE-relative offsets) loaded: PE files
+ * are held whole (up to PE_BUF_MAX). */
+static bool pe_wanted(const struct scan_session *s)
+{
+	return s->eng->sigs->nshashes != 0 || s->eng->pdb;
+}
+
 /* Decides from the first bytes what the file keeps: zip/OLE2/PDF and
  * other archives whole (expansion, macros, JavaScript), attachment-like
  * files a prefix for the true type, inline text nothing more. */
@@ -819,6 +833,9 @@ static void sniff_decide(struct scan_session *s, struct sfile *f)
 	if (!f->typed && magic_needs_typing(f->buf, f->nbuf))
 		f->typed = true;
 	f->keep = whole ? ARCHIVE_BUF_MAX : f->typed ? FTYPE_PREFIX : f->nbuf;
+	if (pe_wanted(s) && f->nbuf >= 2 && f->buf[0] == 'M' && f->buf[1] == 'Z' &&
+	    f->keep < PE_BUF_MAX)
+		f->keep = PE_BUF_MAX;
 }
 
 static void sfile_keep(struct scan_session *s, struct sfile *f, const uint8_t *p, size_t n)
@@ -915,11 +932,119 @@ static void eval_ldb(struct scan_session *s, struct sfile *f, uint32_t di, uint3
 		add_virus(s, d->name, f->part, SCAN_VK_LOGICAL);
 }
 
+struct pe_ctx {
+	struct scan_session *s;
+	struct sfile *f;
+};
+
+/* A match of the PE-relative block database: its start must lie in
+ * [anchor, anchor + shift] computed from the headers. */
+static int on_pematch(unsigned int id, unsigned long long from, unsigned long long to,
+		      unsigned int flags, void *ud)
+{
+	struct pe_ctx *c = ud;
+	struct scan_session *s = c->s;
+	const struct scan_sigset *ss = s->eng->sigs;
+	const struct sig_pat *p = &ss->pats[id];
+	const struct sig_def *d = &ss->defs[p->sig];
+	const struct scan_pe *pe = &s->pe;
+	uint64_t shift = p->pe_shift;
+	int64_t base;
+
+	(void)to;
+	(void)flags;
+	if (d->disabled)
+		return 0;
+	switch (p->pe) {
+	case SIG_PE_EP:
+		if (!pe->ep_valid)
+			return 0;
+		base = (int64_t)pe->ep_off + p->pe_n;
+		break;
+	case SIG_PE_S:
+	case SIG_PE_SE:
+		if (p->pe_x >= pe->nsections)
+			return 0;
+		base = (int64_t)pe->sec[p->pe_x].raw_off + p->pe_n;
+		if (p->pe == SIG_PE_SE)
+			shift = pe->sec[p->pe_x].raw_size;
+		break;
+	case SIG_PE_SL:
+		base = (int64_t)pe->sec[pe->nsections - 1].raw_off + p->pe_n;
+		break;
+	default:
+		return 0;
+	}
+	if (base < 0 || from < (uint64_t)base || from - (uint64_t)base > shift)
+		return 0;
+	add_virus(s, d->name, c->f->part, SCAN_VK_BODY);
+	return 0;
+}
+
+/* PE signatures of a PE file held whole (MZ, headers parse; scan_pe.c):
+ *  - section hashes (mdb/msb): each section with raw bytes is hashed with
+ *    the algorithms the section signatures use and looked up with its raw
+ *    size;
+ *  - PE-relative body signatures (EP, Sx, SEx, SL) whose pattern matched
+ *    somewhere in the stream (|pe_hit|): the block database of those
+ *    patterns runs over the file with start of match, and each start is
+ *    checked against the offset the headers give.
+ * A PE cut by PE_BUF_MAX is not checked (SCAN_R_LIMIT); one whose headers
+ * do not parse matches none of these (as in ClamAV). */
+static void pe_verdicts(struct scan_session *s, struct sfile *f, bool pe_hit)
+{
+	const struct scan_sigset *ss = s->eng->sigs;
+	struct scan_pe *pe = &s->pe;
+	uint32_t i, a;
+
+	if (f->raw || (!ss->nshashes && !pe_hit) || f->nhead < 2 || f->head[0] != 'M' ||
+	    f->head[1] != 'Z')
+		return;
+	if (f->cut || f->nbuf != f->size) {
+		s->res.flags |= SCAN_R_LIMIT;
+		return;
+	}
+	if (scan_pe_parse(f->buf, f->nbuf, pe))
+		return;
+	if (pe_hit && s->eng->pdb && f->nbuf <= UINT32_MAX) {
+		struct pe_ctx c = { s, f };
+
+		if (hs_scan(s->eng->pdb, (const char *)f->buf, (unsigned int)f->nbuf, 0, s->scratch,
+			    on_pematch, &c) != HS_SUCCESS)
+			set_error(s, MXG_E_INTERNAL);
+	}
+	for (i = 0; i < pe->nsections && ss->nshashes; i++) {
+		const struct scan_pe_section *sec = &pe->sec[i];
+
+		if (!sec->raw_size)
+			continue;
+		for (a = 0; a < 3; a++) {
+			uint8_t dig[EVP_MAX_MD_SIZE];
+			const EVP_MD *md;
+			long h;
+
+			if (!(ss->sect_algs & (1u << a)))
+				continue;
+			md = a == 0 ? EVP_md5() : a == 1 ? EVP_sha1() : EVP_sha256();
+			memset(dig, 0, sizeof(dig));
+			if (!EVP_Digest(f->buf + sec->raw_off, sec->raw_size, dig, NULL, md, NULL)) {
+				set_error(s, MXG_E_NOMEM);
+				return;
+			}
+			h = sig_shash_find(ss, (uint8_t)(1u << a), dig, sec->raw_size);
+			if (h >= 0)
+				add_virus(s, ss->defs[ss->shashes[h].sig].name, f->part,
+					  SCAN_VK_HASH);
+		}
+	}
+}
+
 /* Hash, body and logical signatures of the file that just ended. */
 static void sfile_verdicts(struct scan_session *s, struct sfile *f, uint8_t dig[3][32])
 {
 	const struct scan_sigset *ss = s->eng->sigs;
 	uint32_t i, tmask, nldb = 0;
+	bool pe_hit = false;
 
 	for (i = 0; i < 3 && !f->raw; i++) {
 		long h;
@@ -957,11 +1082,16 @@ static void sfile_verdicts(struct scan_session *s, struct sfile *f, uint8_t dig[
 			continue;
 		if (p->eof && !eof_ok(p, h, f->size))
 			continue;
+		if (p->pe) {
+			pe_hit = true; /* the stream match is a prefilter */
+			continue;
+		}
 		add_virus(s, d->name, f->part,
 			  d->kind == SIG_K_BUILTIN ? SCAN_VK_BUILTIN : SCAN_VK_BODY);
 	}
 	for (i = 0; i < nldb; i++)
 		eval_ldb(s, f, s->ldbs[i], tmask);
+	pe_verdicts(s, f, pe_hit);
 }
 
 /* True type of the file that just ended, into its inventory entry. */

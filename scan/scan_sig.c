@@ -114,6 +114,7 @@ void scan_sigset_free(struct scan_sigset *s)
 	mxg_free(s->mem, s->defs);
 	mxg_free(s->mem, s->pats);
 	mxg_free(s->mem, s->hashes);
+	mxg_free(s->mem, s->shashes);
 	mxg_free(s->mem, s);
 }
 
@@ -236,8 +237,12 @@ static long add_def(struct scan_sigset *s, const char *name, size_t nlen, enum s
 /* Drops the last def and its patterns (a rejected line). */
 static void rollback(struct scan_sigset *s, uint32_t ndefs, uint32_t npats)
 {
-	while (s->npats > npats)
-		mxg_free(s->mem, s->pats[--s->npats].expr);
+	while (s->npats > npats) {
+		s->npats--;
+		if (s->pats[s->npats].pe)
+			s->npe--;
+		mxg_free(s->mem, s->pats[s->npats].expr);
+	}
 	while (s->ndefs > ndefs) {
 		s->ndefs--;
 		mxg_free(s->mem, s->defs[s->ndefs].name);
@@ -541,9 +546,56 @@ int sig_hex_to_regex(const char *hex, size_t len, uint32_t mods, struct sig_str 
 /* ---- offsets ---- */
 
 struct sig_off {
-	enum { OFF_ANY, OFF_ABS, OFF_EOF } kind;
+	enum { OFF_ANY, OFF_ABS, OFF_EOF, OFF_PE } kind;
 	uint64_t n, shift;
+	uint8_t pe;          /* enum sig_pe_off */
+	uint16_t x;
+	int64_t pn;
 };
+
+/* EP+n, EP-n, Sx+n, SEx, SL+n (the part before the comma). 0 or -1. */
+static int parse_pe_offset(const char *p, size_t n, struct sig_off *o)
+{
+	uint64_t v;
+	size_t i;
+
+	if (n > 3 && p[0] == 'E' && p[1] == 'P' && (p[2] == '+' || p[2] == '-')) {
+		if (!parse_uint(p + 3, n - 3, &v) || v > INT64_MAX)
+			return -1;
+		o->pe = SIG_PE_EP;
+		o->pn = p[2] == '-' ? -(int64_t)v : (int64_t)v;
+		return 0;
+	}
+	if (n > 3 && p[0] == 'S' && p[1] == 'L' && p[2] == '+') {
+		if (!parse_uint(p + 3, n - 3, &v) || v > INT64_MAX)
+			return -1;
+		o->pe = SIG_PE_SL;
+		o->pn = (int64_t)v;
+		return 0;
+	}
+	if (n > 2 && p[0] == 'S' && p[1] == 'E') {
+		if (!parse_uint(p + 2, n - 2, &v) || v >= 0xffff)
+			return -1;
+		o->pe = SIG_PE_SE;
+		o->x = (uint16_t)v;
+		o->pn = 0;
+		return 0;
+	}
+	if (n > 1 && p[0] == 'S') {
+		for (i = 1; i < n && isdigit((unsigned char)p[i]); i++)
+			;
+		if (i == 1 || i + 1 >= n || p[i] != '+' || !parse_uint(p + 1, i - 1, &v) ||
+		    v >= 0xffff)
+			return -1;
+		o->pe = SIG_PE_S;
+		o->x = (uint16_t)v;
+		if (!parse_uint(p + i + 1, n - i - 1, &v) || v > INT64_MAX)
+			return -1;
+		o->pn = (int64_t)v;
+		return 0;
+	}
+	return -1;
+}
 
 static int parse_offset(const char *p, size_t n, struct sig_off *o, const char **why)
 {
@@ -565,6 +617,10 @@ static int parse_offset(const char *p, size_t n, struct sig_off *o, const char *
 	}
 	if (base > 4 && !memcmp(p, "EOF-", 4) && parse_uint(p + 4, base - 4, &o->n)) {
 		o->kind = OFF_EOF;
+		return 0;
+	}
+	if (parse_pe_offset(p, base, o) == 0) {
+		o->kind = OFF_PE;
 		return 0;
 	}
 	if ((base > 3 && (!memcmp(p, "EP+", 3) || !memcmp(p, "EP-", 3))) ||
@@ -610,7 +666,7 @@ static int parse_target(const char *p, size_t n, uint8_t *t, bool *approx, const
  * offset |off| and adds it. */
 static int add_body(struct scan_sigset *s, uint32_t sig, uint16_t sub, const char *off,
 		    size_t offlen, const char *hex, size_t hexlen, uint32_t mods, bool count,
-		    bool *approx, const char **why)
+		    bool pe_ok, bool *approx, const char **why)
 {
 	struct sig_str re = { .mem = s->mem }, pre = { .mem = s->mem };
 	struct sig_off o = { OFF_ANY, 0, 0 };
@@ -620,6 +676,10 @@ static int add_body(struct scan_sigset *s, uint32_t sig, uint16_t sub, const cha
 
 	if (offlen && (rc = parse_offset(off, offlen, &o, why)))
 		return rc;
+	if (o.kind == OFF_PE && !pe_ok) {
+		*why = "PE-relative offset outside an .ndb signature of target 1";
+		return SCAN_SIG_R_PE_OFFSET + 1;
+	}
 	rc = sig_hex_to_regex(hex, hexlen, mods, &re, &fixed, approx, why);
 	if (rc)
 		goto out;
@@ -659,6 +719,12 @@ static int add_body(struct scan_sigset *s, uint32_t sig, uint16_t sub, const cha
 		p->fixed_len = fixed;
 		p->eof_n = (uint32_t)o.n;
 		p->eof_shift = (uint32_t)o.shift;
+	} else if (o.kind == OFF_PE) {
+		p->pe = o.pe;
+		p->pe_x = o.x;
+		p->pe_n = o.pn;
+		p->pe_shift = o.shift;
+		s->npe++;
 	}
 	rc = 0;
 out:
@@ -729,22 +795,25 @@ static int parse_hash(struct scan_sigset *s, enum scan_sig_fmt fmt, const char *
 		return reject(s, fmt, SCAN_SIG_R_MALFORMED + 1, "bad functionality level");
 	if (n == 4 && fl[3] && v > OUR_FLEVEL)
 		return reject(s, fmt, SCAN_SIG_R_FLEVEL + 1, "needs a newer engine");
-	if (section)
-		return reject(s, fmt, SCAN_SIG_R_PE_SECTION + 1,
-			      "PE section hashes need a PE parser");
-	if (grow(s->mem, (void **)&s->hashes, &s->caphashes, s->nhashes, sizeof(*h)))
+	/* Section hashes (mdb/msb) go to their own table, matched per PE
+	 * section at end of file (scan_pe.c); the rest per whole file. */
+	if (section ? grow(s->mem, (void **)&s->shashes, &s->capshashes, s->nshashes, sizeof(*h))
+		    : grow(s->mem, (void **)&s->hashes, &s->caphashes, s->nhashes, sizeof(*h)))
 		return MXG_E_NOMEM;
 	d = add_def(s, f[2], fl[2], SIG_K_HASH, fmt);
 	if (d < 0)
 		return MXG_E_NOMEM;
-	h = &s->hashes[s->nhashes++];
+	h = section ? &s->shashes[s->nshashes++] : &s->hashes[s->nhashes++];
 	memset(h, 0, sizeof(*h));
 	h->alg = hl == 32 ? SCAN_HASH_MD5 : hl == 40 ? SCAN_HASH_SHA1 : SCAN_HASH_SHA256;
 	for (i = 0; i < hl / 2; i++)
 		h->dig[i] = (uint8_t)(hexval(hp[2 * i]) << 4 | hexval(hp[2 * i + 1]));
 	h->size = size;
 	h->sig = (uint32_t)d;
-	s->hash_algs |= h->alg;
+	if (section)
+		s->sect_algs |= h->alg;
+	else
+		s->hash_algs |= h->alg;
 	s->st.loaded[fmt]++;
 	return 0;
 }
@@ -781,7 +850,8 @@ static int parse_ndb(struct scan_sigset *s, const char *line, size_t len)
 	if (d < 0)
 		return MXG_E_NOMEM;
 	s->defs[d].target = target;
-	rc = add_body(s, (uint32_t)d, 0, f[2], fl[2], f[3], fl[3], 0, false, &approx, &why);
+	rc = add_body(s, (uint32_t)d, 0, f[2], fl[2], f[3], fl[3], 0, false, target == SIG_T_PE,
+		      &approx, &why);
 	if (rc) {
 		rollback(s, nd, np);
 		return reject(s, SCAN_SIG_NDB, rc, why);
@@ -982,7 +1052,7 @@ static int parse_ldb_sub(struct scan_sigset *s, struct sig_def *d, uint32_t di, 
 		hex = colon + 1;
 		hexlen -= offlen + 1;
 	}
-	return add_body(s, di, sub, off, offlen, hex, hexlen, mods, true, approx, why);
+	return add_body(s, di, sub, off, offlen, hex, hexlen, mods, true, false, approx, why);
 }
 
 static int parse_ldb(struct scan_sigset *s, const char *line, size_t len)
@@ -1103,16 +1173,19 @@ void sig_finalize(struct scan_sigset *s)
 {
 	if (s->nhashes)
 		qsort(s->hashes, s->nhashes, sizeof(*s->hashes), cmp_hash);
+	if (s->nshashes)
+		qsort(s->shashes, s->nshashes, sizeof(*s->shashes), cmp_hash);
 }
 
-long sig_hash_find(const struct scan_sigset *s, uint8_t alg, const uint8_t *dig, uint64_t size)
+static long hash_find(const struct sig_hash *hs, size_t n, uint8_t alg, const uint8_t *dig,
+		      uint64_t size)
 {
-	size_t lo = 0, hi = s->nhashes, i;
+	size_t lo = 0, hi = n, i;
 
 	/* First entry with (alg, dig): then scan the few sizes. */
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		const struct sig_hash *h = &s->hashes[mid];
+		const struct sig_hash *h = &hs[mid];
 		int c = h->alg != alg ? (h->alg < alg ? -1 : 1) : memcmp(h->dig, dig, 32);
 
 		if (c < 0)
@@ -1120,8 +1193,8 @@ long sig_hash_find(const struct scan_sigset *s, uint8_t alg, const uint8_t *dig,
 		else
 			hi = mid;
 	}
-	for (i = lo; i < s->nhashes; i++) {
-		const struct sig_hash *h = &s->hashes[i];
+	for (i = lo; i < n; i++) {
+		const struct sig_hash *h = &hs[i];
 
 		if (h->alg != alg || memcmp(h->dig, dig, 32))
 			break;
@@ -1129,4 +1202,14 @@ long sig_hash_find(const struct scan_sigset *s, uint8_t alg, const uint8_t *dig,
 			return (long)i;
 	}
 	return -1;
+}
+
+long sig_hash_find(const struct scan_sigset *s, uint8_t alg, const uint8_t *dig, uint64_t size)
+{
+	return hash_find(s->hashes, s->nhashes, alg, dig, size);
+}
+
+long sig_shash_find(const struct scan_sigset *s, uint8_t alg, const uint8_t *dig, uint64_t size)
+{
+	return hash_find(s->shashes, s->nshashes, alg, dig, size);
 }

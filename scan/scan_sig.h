@@ -7,9 +7,12 @@
  *
  *   .hdb .hsb .hdu .hsu   HASH:SIZE:NAME[:FLEVEL]   whole-file MD5/SHA1/SHA256
  *                         (by hash length); SIZE "*" = any size.
- *   .mdb .msb .mdu .msu   SIZE:HASH:NAME            PE section hashes: parsed
- *                         and validated, then reported unsupported (no PE
- *                         section parser yet), with counts.
+ *   .mdb .msb .mdu .msu   SIZE:HASH:NAME[:FLEVEL]   PE section hashes: MD5,
+ *                         SHA1 or SHA256 (by hash length) of a section's raw
+ *                         bytes, SIZE its raw size (SizeOfRawData aligned to
+ *                         FileAlignment, clamped to the file) or "*" = any;
+ *                         matched per section of PE files held whole
+ *                         (scan_pe.h, scan_session.c).
  *   .ndb .ndu             NAME:TARGET:OFFSET:HEXSIG[:MINFL[:MAXFL]]
  *   .ldb .ldu             NAME;TDB;EXPR;SUB0;SUB1;...
  *   .cvd .cld             512-byte "ClamAV-VDB:" header + tar(.gz) holding the
@@ -28,8 +31,13 @@
  * Offsets: '*' anywhere; 'n' and 'n,s' exact (Hyperscan min/max offset for
  * fixed-length patterns, a ^.{n,n+s} prefix otherwise); 'EOF-n[,s]' exact
  * for fixed-length patterns (checked at end of file), unsupported for
- * variable length; EP+n, EP-n, Sx+n, SEx, SL+n and VI need a PE parser:
- * unsupported.
+ * variable length; EP+n, EP-n, Sx+n (x 0-based), SEx (start anywhere in
+ * section x) and SL+n (last section), each with an optional ",s", in .ndb
+ * signatures of target 1: the pattern is matched anywhere in the stream as
+ * a prefilter, then the PE file held whole is scanned by a block database
+ * of those patterns with start-of-match (leftmost) and the start checked
+ * against the offset computed from the headers (scan_pe.h); VI (version
+ * information) and PE offsets in .ldb subsignatures are unsupported.
  * Targets: 0 any; 1 PE ("MZ"), 2 OLE2, 5 graphics (PNG/GIF/JPEG/BMP/ICO),
  * 6 ELF, 9 Mach-O, 10 PDF, 11 Flash, 12 Java class: checked on the first
  * bytes of the file; 3 HTML, 4 mail, 7 ASCII text: approximated (matched on
@@ -73,7 +81,7 @@ enum scan_sig_fmt {
 
 enum scan_sig_reason {
 	SCAN_SIG_R_MALFORMED = 0,  /* syntax error (line reported) */
-	SCAN_SIG_R_PE_SECTION,     /* .mdb/.msb: PE section hashes not supported */
+	SCAN_SIG_R_PE_SECTION,     /* no longer used: .mdb/.msb are loaded */
 	SCAN_SIG_R_PE_OFFSET,      /* EP/Sx/SEx/SL/VI offsets need a PE parser */
 	SCAN_SIG_R_EOF_VARLEN,     /* EOF-n on a variable-length pattern */
 	SCAN_SIG_R_NEG_ALT,        /* !(..) with multi-byte alternatives */

@@ -7,7 +7,8 @@
  * A signature (struct sig_def) owns one or more Hyperscan expressions
  * (struct sig_pat): an .ndb line one, an .ldb line one per subsignature
  * (two for ::wa), the built-in EICAR one. Hash signatures are a sorted
- * array searched at end of file.
+ * array searched at end of file; PE section hashes another, searched per
+ * section of a PE file held whole.
  */
 #ifndef MXG_SCAN_SIG_INT_H
 #define MXG_SCAN_SIG_INT_H
@@ -79,6 +80,20 @@ struct sig_pat {
 	uint8_t count;       /* 1: every match counts (LDB, EOF); 0: single match */
 	uint32_t fixed_len;  /* pattern length when eof */
 	uint32_t eof_n, eof_shift;
+	uint8_t pe;          /* SIG_PE_*: offset relative to PE structure; the
+	                      * stream match is a prefilter, the block database
+	                      * of such patterns (SOM) checks the start offset */
+	uint16_t pe_x;       /* section index (SIG_PE_S, SIG_PE_SE) */
+	int64_t pe_n;        /* +n / -n */
+	uint64_t pe_shift;   /* ,s: start in [anchor, anchor + s] */
+};
+
+enum sig_pe_off {
+	SIG_PE_NONE = 0,
+	SIG_PE_EP,           /* EP+n, EP-n: entry point (file offset) */
+	SIG_PE_S,            /* Sx+n: start of section x (0-based) */
+	SIG_PE_SE,           /* SEx: anywhere in section x */
+	SIG_PE_SL,           /* SL+n: start of the last section */
 };
 
 struct sig_hash {
@@ -97,6 +112,10 @@ struct scan_sigset {
 	struct sig_hash *hashes;
 	uint32_t nhashes, caphashes;
 	uint32_t hash_algs;          /* SCAN_HASH_* used by hash sigs */
+	struct sig_hash *shashes;    /* PE section hashes (mdb/msb): size = raw size */
+	uint32_t nshashes, capshashes;
+	uint32_t sect_algs;          /* SCAN_HASH_* used by section hashes */
+	uint32_t npe;                /* patterns with a PE-relative offset */
 	struct scan_sig_stats st;
 	char *errors[SIG_ERRORS_KEPT];
 	size_t nerrors;
@@ -116,6 +135,9 @@ void sig_finalize(struct scan_sigset *s);
 /* Finds a hash signature: returns its index in hashes[] or -1. */
 long sig_hash_find(const struct scan_sigset *s, uint8_t alg, const uint8_t *dig,
 		   uint64_t size);
+/* The same for PE section hashes (shashes[]). */
+long sig_shash_find(const struct scan_sigset *s, uint8_t alg, const uint8_t *dig,
+		    uint64_t size);
 /* Records an error message for |s->cur_name|:|s->cur_line|. */
 void sig_error(struct scan_sigset *s, enum scan_sig_reason r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

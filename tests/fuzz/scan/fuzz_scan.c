@@ -4,8 +4,8 @@
  *
  * One engine is built at start with the full configuration: a small rule
  * set (keywords and regexes on every field, one with SOM), a few body,
- * logical and hash signatures, DLP templates (every detector, a custom
- * keyword and regex) and content filters (subject, a named header, body,
+ * logical, hash and PE (section hash, EP/Sx/SL offset) signatures, DLP
+ * templates (every detector, a custom keyword and regex) and content filters (subject, a named header, body,
  * attachment name, size, count, message size); URL extraction is on.
  * Each input is fed in chunks whose sizes come from the first byte, then
  * finished; every index in the result must be in range. Bit 0x40 of the
@@ -33,9 +33,17 @@ static const struct scan_rule rules[] = {
 static const char sigs_ndb[] =
 	"Fz.Body:0:*:41??43{2-4}44(45|4647)\n"
 	"Fz.Eof:0:EOF-4:5a5a5a5a\n"
-	"Fz.Abs:0:0:4d5a\n";
+	"Fz.Abs:0:0:4d5a\n"
+	"Fz.PeEp:1:EP+0:e8??\n"          /* PE-relative offsets (scan_pe.c) */
+	"Fz.PeSect:1:S0+0,16:0000\n"
+	"Fz.PeLast:1:SL+0:4142\n";
 static const char sigs_ldb[] = "Fz.Logic;Target:0;(0&1)|2>3;616263;646566::i;787878\n";
 static const char sigs_hdb[] = "44d88612fea8a8f36de82e1278abb02f:68:Fz.Eicar.Md5\n";
+/* PE section hashes: any size (MD5 of 512 zero bytes), and SHA-256 of 512
+ * zero bytes for 512-byte sections. */
+static const char sigs_mdb[] = "*:bf619eac0cdf3f68d496ea9344137e8b:Fz.Sect.Md5:73\n";
+static const char sigs_msb[] =
+	"512:076a27c79e5ace2a3d47f9dd2e83e4ff6ea8872b3c2218f66c92b89b55f36560:Fz.Sect.Sha256\n";
 
 static struct scan_session *reused;
 static struct scan_scratch *scr; /* one per thread, as an lcore has */
@@ -86,6 +94,8 @@ static void init(void)
 	scan_sigset_load_buf(s, SCAN_SIG_NDB, "n", (const uint8_t *)sigs_ndb, strlen(sigs_ndb));
 	scan_sigset_load_buf(s, SCAN_SIG_LDB, "l", (const uint8_t *)sigs_ldb, strlen(sigs_ldb));
 	scan_sigset_load_buf(s, SCAN_SIG_HDB, "h", (const uint8_t *)sigs_hdb, strlen(sigs_hdb));
+	scan_sigset_load_buf(s, SCAN_SIG_MDB, "m", (const uint8_t *)sigs_mdb, strlen(sigs_mdb));
+	scan_sigset_load_buf(s, SCAN_SIG_MSB, "s", (const uint8_t *)sigs_msb, strlen(sigs_msb));
 	init_dlp_cf(&cfg);
 	eng = scan_engine_build(&cfg, s, NULL, 0);
 	if (!eng)

@@ -73,7 +73,7 @@ static void test_scan_sig_hdb(void **state)
 	scan_sigset_free(s);
 }
 
-static void test_scan_sig_mdb_unsupported(void **state)
+static void test_scan_sig_mdb_parse(void **state)
 {
 	struct scan_sigset *s = load(SCAN_SIG_MDB, "t.mdb",
 		"45056:3ea7d00dedd30bcdf46191358c36ffa4:Eicar-Test-Signature\n"
@@ -81,14 +81,30 @@ static void test_scan_sig_mdb_unsupported(void **state)
 		"45056:3ea7d00dedd30bcdf4619135:Short\n");
 	const struct scan_sig_stats *st = scan_sigset_stats(s);
 
-	assert_int_equal(st->loaded[SCAN_SIG_MDB], 0);
-	assert_int_equal(st->reason[SCAN_SIG_R_PE_SECTION], 2);
+	assert_int_equal(st->loaded[SCAN_SIG_MDB], 2);
+	assert_int_equal(st->reason[SCAN_SIG_R_PE_SECTION], 0);
 	assert_int_equal(st->reason[SCAN_SIG_R_MALFORMED], 1);
-	assert_true(has_error(s, "t.mdb:1: pe-section-hash"));
+	assert_int_equal(s->nshashes, 2);
+	assert_int_equal(s->nhashes, 0);
+	assert_int_equal(s->sect_algs, SCAN_HASH_MD5);
+	assert_int_equal(s->hash_algs, 0); /* no whole-file digest needed */
+	sig_finalize(s);
+	{
+		uint8_t d[32] = { 0x3e, 0xa7, 0xd0, 0x0d, 0xed, 0xd3, 0x0b, 0xcd,
+				  0xf4, 0x61, 0x91, 0x35, 0x8c, 0x36, 0xff, 0xa4 };
+
+		assert_true(sig_shash_find(s, SCAN_HASH_MD5, d, 45056) >= 0);
+		assert_true(sig_shash_find(s, SCAN_HASH_MD5, d, 7) >= 0); /* the '*' one */
+		assert_true(sig_hash_find(s, SCAN_HASH_MD5, d, 45056) < 0);
+		d[0] ^= 1;
+		assert_true(sig_shash_find(s, SCAN_HASH_MD5, d, 45056) < 0);
+	}
 	scan_sigset_free(s);
 	s = load(SCAN_SIG_MSB, "t.msb",
-		 "45056:f9b304ced34fcce3ab75c6dc58ad59e4d62177ffed35494f79f09bc4e8986c16:E\n");
-	assert_int_equal(scan_sigset_stats(s)->reason[SCAN_SIG_R_PE_SECTION], 1);
+		 "45056:f9b304ced34fcce3ab75c6dc58ad59e4d62177ffed35494f79f09bc4e8986c16:E\n"
+		 "*:45f9f37f318a50c62d3f26699f2415338ddc1f81:F:73\n");
+	assert_int_equal(scan_sigset_stats(s)->loaded[SCAN_SIG_MSB], 2);
+	assert_int_equal(s->sect_algs, SCAN_HASH_SHA1 | SCAN_HASH_SHA256);
 	scan_sigset_free(s);
 }
 
@@ -99,8 +115,8 @@ static void test_scan_sig_ndb_parse(void **state)
 		"B:1:0:4d5a??00{2-4}41(42|4344)*45\n" /* 2 ok */
 		"C:0:EOF-10:41424344\n"               /* 3 ok, eof */
 		"D:0:EOF-10:4142*44\n"                /* 4 eof varlen */
-		"E:1:EP+10:414243\n"                  /* 5 pe offset */
-		"F:1:S2+4:414243\n"                   /* 6 pe offset */
+		"E:1:EP+10:414243\n"                  /* 5 ok, pe offset */
+		"F:1:S2+4:414243\n"                   /* 6 ok, pe offset */
 		"G:0:*:41!(4243|44)45\n"              /* 7 neg multibyte */
 		"H:0:*:41!(42|44)45\n"                /* 8 ok */
 		"I:8:*:414243\n"                      /* 9 target */
@@ -112,11 +128,16 @@ static void test_scan_sig_ndb_parse(void **state)
 		"O:0:*:414243:0:38\n"                 /* 15 old engines only */
 		"P:0:$12:626262\n"                    /* 16 macro member */
 		"Q:0:10,5:4142?3a?\n"                 /* 17 ok */
-		"R:0:*:????\n");                      /* 18 no static byte */
+		"R:0:*:????\n"                        /* 18 no static byte */
+		"S:0:EP+10:414243\n"                  /* 19 pe offset, not target 1 */
+		"T:1:VI:414243\n"                     /* 20 version info: unsupported */
+		"U:1:SE1:414243\n"                    /* 21 ok, whole section 1 */
+		"V:1:SL+3,7:414243\n"                 /* 22 ok, last section */
+		"W:1:EP-4:4142\n");                   /* 23 ok, before the entry point */
 	const struct scan_sig_stats *st = scan_sigset_stats(s);
 
-	assert_int_equal(st->lines[SCAN_SIG_NDB], 18);
-	assert_int_equal(st->loaded[SCAN_SIG_NDB], 6);
+	assert_int_equal(st->lines[SCAN_SIG_NDB], 23);
+	assert_int_equal(st->loaded[SCAN_SIG_NDB], 11);
 	assert_int_equal(st->approx[SCAN_SIG_NDB], 1);
 	assert_int_equal(st->reason[SCAN_SIG_R_EOF_VARLEN], 1);
 	assert_int_equal(st->reason[SCAN_SIG_R_PE_OFFSET], 2);
@@ -128,14 +149,31 @@ static void test_scan_sig_ndb_parse(void **state)
 	assert_true(has_error(s, "t.ndb:4: eof-offset-variable-length"));
 	assert_true(has_error(s, "t.ndb:10: malformed: bad hex"));
 	assert_true(has_error(s, "t.ndb:12: malformed: unterminated group"));
-	assert_int_equal(s->npats, 6);
-	assert_int_equal(s->ndefs, 6);
+	assert_true(has_error(s, "t.ndb:19: pe-relative-offset"));
+	assert_true(has_error(s, "t.ndb:20: pe-relative-offset"));
+	assert_int_equal(s->npats, 11);
+	assert_int_equal(s->ndefs, 11);
+	/* PE-relative offsets: kind, section, displacement, shift. */
+	assert_int_equal(s->npe, 5);
+	assert_int_equal(s->pats[3].pe, SIG_PE_EP);
+	assert_int_equal(s->pats[3].pe_n, 10);
+	assert_int_equal(s->pats[3].min_off, 0);
+	assert_int_equal(s->pats[4].pe, SIG_PE_S);
+	assert_int_equal(s->pats[4].pe_x, 2);
+	assert_int_equal(s->pats[4].pe_n, 4);
+	assert_int_equal(s->pats[8].pe, SIG_PE_SE);
+	assert_int_equal(s->pats[8].pe_x, 1);
+	assert_int_equal(s->pats[9].pe, SIG_PE_SL);
+	assert_int_equal(s->pats[9].pe_n, 3);
+	assert_int_equal(s->pats[9].pe_shift, 7);
+	assert_int_equal(s->pats[10].pe, SIG_PE_EP);
+	assert_int_equal(s->pats[10].pe_n, -4);
 	/* EOF pattern carries its length for the end check. */
 	assert_int_equal(s->pats[2].eof, 1);
 	assert_int_equal(s->pats[2].fixed_len, 4);
 	/* Fixed-length absolute offset uses Hyperscan min/max offsets. */
-	assert_int_equal(s->pats[5].min_off, 10 + 4);
-	assert_int_equal(s->pats[5].max_off, 15 + 4);
+	assert_int_equal(s->pats[7].min_off, 10 + 4);
+	assert_int_equal(s->pats[7].max_off, 15 + 4);
 	scan_sigset_free(s);
 }
 
@@ -573,7 +611,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scan_sig_hdb),
-		cmocka_unit_test(test_scan_sig_mdb_unsupported),
+		cmocka_unit_test(test_scan_sig_mdb_parse),
 		cmocka_unit_test(test_scan_sig_ndb_parse),
 		cmocka_unit_test(test_scan_sig_hex_regex),
 		cmocka_unit_test(test_scan_sig_lx),

@@ -16,6 +16,7 @@
  *	ASCII lowercasing only, and the registrable domain is a documented
  *	guess (scan_url_domain()).
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,7 +590,16 @@ int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t
 			host[q - hs - 1] = (char)lower(t[q]);
 		}
 		host[k - hs - 1] = '\0';
-		hl = (int)(k - hs - 1);
+		/* Only a real IPv6 address, in its canonical text form: "[0]" is
+		 * not one (it would come back as the IPv4 host 0.0.0.0). */
+		{
+			struct in6_addr a6;
+
+			if (inet_pton(AF_INET6, host, &a6) != 1 ||
+			    !inet_ntop(AF_INET6, &a6, host, sizeof(host)))
+				return -1;
+		}
+		hl = (int)strlen(host);
 		flags |= SCAN_URLF_IP;
 		he = k + 1;
 	} else {
@@ -663,6 +673,21 @@ int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t
 				pb[pl++] = r[--k];
 		}
 		o = sl + 3 + hl2 + (v6 ? 2 : 0) + pl + pathl;
+		if (o > URL_HARD_MAX) {
+			/* Percent-encoding can grow a URL past the input limit: the
+			 * normal form is cut there too (never inside a %XX), so
+			 * normalising it again gives the same URL. */
+			size_t cut = o - URL_HARD_MAX;
+
+			if (cut >= pathl)
+				return -1;
+			pathl -= cut;
+			while (pathl > 0 && (path[pathl - 1] == '%' ||
+					     (pathl > 1 && path[pathl - 2] == '%')))
+				pathl--;
+			o = sl + 3 + hl2 + (v6 ? 2 : 0) + pl + pathl;
+			flags |= SCAN_URLF_TRUNCATED;
+		}
 		if (o < cap) {
 			char *w = out;
 

@@ -96,6 +96,33 @@ static void test_normalize_table(void **state)
 	}
 }
 
+/* Normalising a normal form gives it back (fuzz_url's invariant): a
+ * bracketed host that is no IPv6 address is not a URL (it came back as the
+ * IPv4 host 0.0.0.0), and percent-encoding that grows a URL past the input
+ * limit is cut there, never inside a %XX. */
+static void test_normalize_idempotent(void **state)
+{
+	static char in[6000], o1[16384], o2[16384];
+	uint32_t fl = 0;
+	int r1, r2;
+
+	(void)state;
+	assert_int_equal(scan_url_normalize("http://[0]/x", 12, o1, sizeof(o1), NULL), -1);
+	r1 = scan_url_normalize("http://[0:0::1]/x", 17, o1, sizeof(o1), NULL);
+	assert_true(r1 > 0);
+	assert_string_equal(o1, "http://[::1]/x");
+	strcpy(in, "http://a.test/");
+	for (size_t i = strlen(in); i < 4000; i++)
+		in[i] = (char)0xfd; /* each becomes %FD */
+	r1 = scan_url_normalize(in, 4000, o1, sizeof(o1), &fl);
+	assert_true(r1 > 0 && r1 <= 4096);
+	assert_true(fl & SCAN_URLF_TRUNCATED);
+	assert_true(o1[r1 - 1] == 'D' && o1[r1 - 3] == '%');
+	r2 = scan_url_normalize(o1, (size_t)r1, o2, sizeof(o2), NULL);
+	assert_int_equal(r2, r1);
+	assert_string_equal(o1, o2);
+}
+
 static void test_domain(void **state)
 {
 	static const char *const t[][2] = {
@@ -265,6 +292,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_normalize_table),
+		cmocka_unit_test(test_normalize_idempotent),
 		cmocka_unit_test(test_domain),
 		cmocka_unit_test(test_text_every_split),
 		cmocka_unit_test(test_long_text),

@@ -86,12 +86,13 @@
  *	Judged per client address: the TCP peer, or for a known host the
  *	original client it names (PROXY at the greeting: the greeting of a
  *	PROXY session is held until the header was judged, s_on_proxy and
- *	sess_feed; XCLIENT/XFORWARD: at the next command that can be
- *	refused). A named client in the worker's blocklist (dp_filter_ip_
- *	blocked, the software filter's tables) gets 554 5.7.1 - at the
- *	greeting, or at every refusable command while it is named (XCLIENT
- *	and XFORWARD stay open, so a pooled upstream can name the next
- *	client). Throttling ([smtp] throttle_*): connections, MAIL and RCPT
+ *	sess_feed; XCLIENT/XFORWARD: once the command naming it is done,
+ *	sess_feed, answered at the next command that can be refused). A
+ *	named client in the worker's blocklist (dp_filter_ip_blocked, the
+ *	software filter's tables) gets 554 5.7.1 - at the greeting, or at
+ *	every refusable command while it is named (XCLIENT and XFORWARD
+ *	stay open, so a pooled upstream can name the next client).
+ *	Throttling ([smtp] throttle_*): connections, MAIL and RCPT
  *	per client and worker in a fixed window of throttle_window seconds
  *	that starts at the client's first counted event; beyond a limit 421
  *	4.7.0 at the greeting (then closed), 451 4.7.1 at MAIL, 452 4.5.3 at
@@ -100,6 +101,23 @@
  *	open-addressing table per worker (throttle_table_size slots, THR_PROBE
  *	probed per client; full: the slot whose window started first is
  *	reused), allocated at start: nothing is allocated per connection.
+ *
+ * EMAIL REPUTATION (DNSBL)
+ *	The same client is looked up through mxgate-control (dp_ctl_dnsbl_
+ *	query; answers come back through dp_smtp_pol_ack to dp_smtp_dnsbl_ack)
+ *	and the answer kept in a per-worker cache (dnsbl_slot). A client
+ *	speaking for itself or named by PROXY is looked up before the
+ *	greeting, which is held on a cache miss until the answer or
+ *	dnsbl_hold_ms (then the default action); reject and tempfail refuse
+ *	the greeting (554 5.7.1, 450 4.7.1). A client named by XCLIENT or
+ *	XFORWARD is looked up as soon as it is named (sess_feed, after the
+ *	command; else at the next refusable command): that command is held
+ *	(SMTP_CB_PENDING, its strings copied: cmd_hold) until the answer or
+ *	dnsbl_hold_ms, then refused or run (cmd_resume); reject and tempfail
+ *	then answer 554 5.7.1 / 450 4.7.1 naming the zone at every refusable
+ *	command while that client is named, as the blocklist does. A "score"
+ *	listing is served and goes into the tracking record's verdicts.
+ *	Known hosts themselves are never looked up.
  *
  * LIFETIME
  *	Sessions and downstream sessions are freed only when the outermost
@@ -296,40 +314,50 @@ static const struct mxg_ip *thr_subject(const struct sess *s)
 	return o && !smtp_acl_match(dp_smtp_g.known, o) ? o : NULL;
 }
 
+static int dnsbl_check(struct sess *s, const struct mxg_ip *ip);
+
 /* Judges the original client |s| speaks for when it names a new one (and
  * always when |conn|: PROXY or XCLIENT began a client session, counted as
- * a connection). Returns 0 (serve), 554 (blocklisted) or 421 (over its
- * connection limit). */
+ * a connection): blocklist, connection throttling, then email reputation
+ * (DNSBL; a known host named is never looked up). Returns, and keeps in
+ * s->orig_rc for every command while that client stays named, 0 (serve),
+ * 554 (blocklisted, or DNSBL reject), 450 (DNSBL tempfail), 421 (over its
+ * connection limit) or -1 (DNSBL answer awaited: dnsbl_resolve). */
 static int orig_judge(struct sess *s, bool conn)
 {
 	struct dp_smtp_worker *sw = s->sw;
 	const struct mxg_ip *o = orig_client(s), *t;
 
+	if (o && !conn && !memcmp(o, &s->judged, sizeof(*o)))
+		return s->orig_rc;
+	/* Another client (or none): the last one's verdicts are forgotten,
+	 * an answer still awaited for it is ignored. */
+	s->orig_rc = 0;
+	s->dnsbl_req = 0;
+	s->dnsbl_zone[0] = s->dnsbl_code[0] = s->dnsbl_text[0] = '\0';
 	if (!o) {
 		memset(&s->judged, 0, sizeof(s->judged));
-		s->orig_blocked = false;
 		return 0;
 	}
-	if (!conn && !memcmp(o, &s->judged, sizeof(*o)))
-		return s->orig_blocked ? 554 : 0;
 	s->judged = *o;
-	s->orig_blocked = dp_filter_ip_blocked(sw->w, o, sw->now);
-	if (s->orig_blocked) {
+	if (dp_filter_ip_blocked(sw->w, o, sw->now)) {
 		sw->st.filter_blocked_original++;
-		return 554;
+		return s->orig_rc = 554;
 	}
 	if (conn && (t = thr_subject(s)) && !thr_admit(sw, t, THR_CONN)) {
 		sw->st.throttled_connections++;
-		return 421;
+		return s->orig_rc = 421;
 	}
-	return 0;
+	if (!smtp_acl_match(dp_smtp_g.known, o))
+		s->orig_rc = dnsbl_check(s, o);
+	return s->orig_rc;
 }
 
 static void refusal_text(const struct sess *s, int code, char *t, size_t n)
 {
 	char ip[64];
 
-	if (s->dnsbl_text[0]) { /* the greeting DNSBL refused */
+	if (s->dnsbl_text[0]) { /* DNSBL refused this client */
 		snprintf(t, n, "%.*s", (int)n - 1, s->dnsbl_text);
 		return;
 	}
@@ -403,8 +431,10 @@ static int dnsbl_apply(struct sess *s, const struct mxg_ip *ip, unsigned v, cons
 }
 
 /* Email reputation of |ip|, a client speaking for itself or a known
- * host's original client: 0 (serve), 450 or 554 (refuse the greeting), or
- * -1 (asked mxgate-control: the greeting waits, s->dnsbl_req). */
+ * host's original client: 0 (serve), 450 or 554 (refuse the greeting, or
+ * the commands of a client XCLIENT/XFORWARD named), or -1 (asked
+ * mxgate-control: the greeting or the next refusable command waits,
+ * s->dnsbl_req). */
 static int dnsbl_check(struct sess *s, const struct mxg_ip *ip)
 {
 	struct dp_smtp_worker *sw = s->sw;
@@ -445,18 +475,27 @@ static void greet_flush(struct sess *s)
 			   code == 220 ? NULL : t, s->sw->now);
 }
 
+static void cmd_resume(struct sess *s);
+
 /* The DNSBL verdict |v| for |s| is in (an answer, or its hold expired). */
 static void dnsbl_resolve(struct sess *s, unsigned v, const char *zone, const char *code)
 {
-	const struct mxg_ip *ip = orig_client(s);
 	int rc;
 
 	s->dnsbl_req = 0;
-	rc = dnsbl_apply(s, ip ? ip : &s->caddr, v, zone, code);
-	if (rc)
-		s->greet_code = rc;
-	if (s->greet_due && smtp_srv_state(s->srv) == SMTP_ST_GREETING)
-		greet_flush(s);
+	/* a known host's original client (PROXY, XCLIENT, XFORWARD: the one
+	 * judged), else the peer */
+	rc = dnsbl_apply(s, s->known ? &s->judged : &s->caddr, v, zone, code);
+	if (s->known)
+		s->orig_rc = rc;
+	if (s->greet_due) {
+		if (rc)
+			s->greet_code = rc;
+		if (smtp_srv_state(s->srv) == SMTP_ST_GREETING)
+			greet_flush(s);
+	} else if (s->held_arg) {
+		cmd_resume(s);
+	}
 	dp_smtp_sess_pump(s);
 }
 
@@ -495,23 +534,19 @@ void dp_smtp_dnsbl_ack(struct dp_worker *w, const struct dp_ctl_ack *a, mxg_tsta
 static int s_on_proxy(struct smtp_srv *srv, const struct smtp_proxy_info *pi, void *ud)
 {
 	struct sess *s = ud;
+	int rc;
 
 	/* The greeting is held (l_accept): sent from sess_feed, once the
 	 * engine left the PROXY state and the DNSBL answer (if asked) is in
 	 * (or from dnsbl_resolve). */
 	s->greet_due = true;
-	s->greet_code = orig_judge(s, true);
-	if (!s->greet_code) {
-		const struct mxg_ip *o = orig_client(s);
-		int dv = o && !smtp_acl_match(dp_smtp_g.known, o) ? dnsbl_check(s, o) : 0;
-
-		s->greet_code = dv > 0 ? dv : 220;
-	}
+	rc = orig_judge(s, true);
+	s->greet_code = rc > 0 ? rc : 220;
 	return 0;
 }
 
-/* Commands whose answer on_command may set: the ones a blocked or
- * throttled original client is refused at. */
+/* Commands whose answer on_command may set (or hold): the ones a blocked,
+ * throttled or DNSBL-listed original client is refused at. */
 static bool verb_answerable(enum smtp_verb v)
 {
 	return v == SMTP_VERB_EHLO || v == SMTP_VERB_HELO || v == SMTP_VERB_MAIL ||
@@ -681,29 +716,101 @@ static int msg_start(struct sess *s)
 
 /* ------------------------------------------------------------ server side */
 
+/* Refuses the command of a known host's original client: its verdict |rc|
+ * (orig_judge). */
+static void orig_refuse(struct sess *s, int rc)
+{
+	char t[200];
+
+	refusal_text(s, rc, t, sizeof(t));
+	smtp_srv_reply_cmd(s->srv, rc, rc == 554 ? "5.7.1" : rc == 450 ? "4.7.1" : "4.7.0", t);
+	if (rc == 421)
+		s->close_due = true;
+}
+
+/* |p|, one of |c|'s strings, in the copy |a| of c->arg (smtp_param.c
+ * points them all into the argument); false: it lies elsewhere. */
+static bool rebase(const struct smtp_cmd *c, const char **p, const char *a)
+{
+	if (!*p)
+		return true;
+	if (*p < c->arg || *p > c->arg + c->arg_len)
+		return false;
+	*p = a + (*p - c->arg);
+	return true;
+}
+
+/* Holds |cmd| until the DNSBL answer for the client it comes from is in
+ * (cmd_resume): its strings are copied, the engine only lends them. */
+static int cmd_hold(struct sess *s, const struct smtp_cmd *cmd)
+{
+	char *a = malloc(cmd->arg_len + 1);
+
+	if (a) {
+		memcpy(a, cmd->arg, cmd->arg_len);
+		a[cmd->arg_len] = '\0';
+		s->held = *cmd;
+		s->held.arg = a;
+		if (rebase(cmd, &s->held.path, a) && rebase(cmd, &s->held.envid, a) &&
+		    rebase(cmd, &s->held.orcpt, a)) {
+			s->held_arg = a;
+			return SMTP_CB_PENDING;
+		}
+		free(a);
+	}
+	smtp_srv_reply_cmd(s->srv, 451, "4.3.0", "Error: local resources exhausted, try again later");
+	return 0;
+}
+
+static int cmd_run(struct sess *s, const struct smtp_cmd *cmd);
+
+/* The DNSBL verdict for the client of the held command is in: the command
+ * is refused, or runs now (and is answered, or stays held: DATA). */
+static void cmd_resume(struct sess *s)
+{
+	struct smtp_cmd c = s->held;
+	char *a = s->held_arg;
+
+	s->held_arg = NULL;
+	if (s->orig_rc > 0)
+		orig_refuse(s, s->orig_rc);
+	else if (cmd_run(s, &c) != SMTP_CB_PENDING && smtp_srv_blocked(s->srv))
+		smtp_srv_reply_cmd(s->srv, 0, NULL, NULL); /* the default reply */
+	free(a);
+}
+
 static int s_on_command(struct smtp_srv *srv, const struct smtp_cmd *cmd, void *ud)
 {
 	struct sess *s = ud;
-	struct dp_smtp_worker *sw = s->sw;
-	const struct mxg_ip *thr;
 	int rc;
 
 	/* A known host's original client, judged at the first command that
 	 * can be refused after XCLIENT/XFORWARD named it (PROXY: at the
-	 * greeting, s_on_proxy). */
+	 * greeting, s_on_proxy), if sess_feed did not already; its DNSBL
+	 * answer, when not in yet, holds the command. */
 	if (s->known && verb_answerable(cmd->verb)) {
-		char t[160];
-
 		rc = orig_judge(s, s->xclient_new);
 		s->xclient_new = false;
+		if (rc < 0)
+			return cmd_hold(s, cmd);
 		if (rc) {
-			refusal_text(s, rc, t, sizeof(t));
-			smtp_srv_reply_cmd(srv, rc, rc == 554 ? "5.7.1" : "4.7.0", t);
-			if (rc == 421)
-				s->close_due = true;
+			orig_refuse(s, rc);
 			return 0;
 		}
 	}
+	return cmd_run(s, cmd);
+}
+
+/* What the proxy does with a command (from s_on_command, or cmd_resume
+ * once a held one may run): 0 (answered, or the default reply) or
+ * SMTP_CB_PENDING (DATA: answered once the downstream is ready). */
+static int cmd_run(struct sess *s, const struct smtp_cmd *cmd)
+{
+	struct smtp_srv *srv = s->srv;
+	struct dp_smtp_worker *sw = s->sw;
+	const struct mxg_ip *thr;
+	int rc;
+
 	switch (cmd->verb) {
 	case SMTP_VERB_XCLIENT:
 		s->xclient_new = true;
@@ -975,6 +1082,13 @@ static long sess_feed(struct sess *s, const uint8_t *p, size_t n)
 		return -1;
 	}
 	s->sw->st.bytes_in += (uint64_t)r;
+	if (s->known && smtp_srv_state(s->srv) == SMTP_ST_COMMAND && !smtp_srv_blocked(s->srv)) {
+		/* A client XCLIENT/XFORWARD just named: judged now, its DNSBL
+		 * lookup starts at once; the next refusable command gets the
+		 * verdict (or waits for it, s_on_command). */
+		orig_judge(s, s->xclient_new);
+		s->xclient_new = false;
+	}
 	if (s->greet_due && !s->dnsbl_req && smtp_srv_state(s->srv) == SMTP_ST_GREETING) {
 		/* After the PROXY header: the original client's verdict. */
 		greet_flush(s);
@@ -1128,6 +1242,8 @@ static void sess_kill(struct sess *s, bool graceful)
 	s->rres = NULL;
 	buf_free(&s->pend);
 	buf_free(&s->tin);
+	free(s->held_arg);
+	s->held_arg = NULL;
 	if (graceful)
 		tcps_conn_close(s->conn, sw->now);
 	else
@@ -1534,6 +1650,7 @@ void dp_smtp_worker_stop(struct dp_worker *w)
 		free(s->rres);
 		buf_free(&s->pend);
 		buf_free(&s->tin);
+		free(s->held_arg);
 		dp_tls_free(s->tls);
 		smtp_srv_free(s->srv);
 		free(s);

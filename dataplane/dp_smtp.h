@@ -77,7 +77,7 @@ struct dp_smtp_conf {
 	uint32_t thr_rcpts;                /* throttle_recipients [0: off] */
 	uint32_t thr_slots;                /* throttle_table_size, a power of 2 [8192] */
 	/* Email reputation (DNSBL, asked through mxgate-control). */
-	mxg_tstamp dnsbl_hold;             /* dnsbl_hold_ms: greeting held at most [2000] */
+	mxg_tstamp dnsbl_hold;             /* dnsbl_hold_ms: greeting/command held at most [2000] */
 };
 
 /* Reads the [smtp] section of |mc| into |c| (every key marked used).

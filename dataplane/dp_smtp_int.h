@@ -121,15 +121,19 @@ struct sess {                    /* one inbound SMTP session */
 	bool known;              /* the TCP peer is one of known_hosts */
 	/* sender filter: the original client a known host named */
 	struct mxg_ip judged;    /* the address last judged (family 0: none) */
-	bool orig_blocked;       /* ... is blocklisted: commands get 554 */
+	int orig_rc;             /* ... its verdict for commands: 0, 554, 450,
+				  * 421, -1 (DNSBL answer awaited) */
 	bool xclient_new;        /* XCLIENT started a new client session */
 	bool greet_due;          /* PROXY read: the held greeting is ours */
 	int greet_code;          /* 220, 421 (throttled), 450/554 (DNSBL) or 554 */
-	uint64_t dnsbl_req;      /* DNSBL answer awaited: the greeting waits */
+	uint64_t dnsbl_req;      /* DNSBL answer awaited: the greeting or a
+				  * command (held_arg) waits */
 	mxg_tstamp dnsbl_deadline;
+	struct smtp_cmd held;    /* the command waiting for that answer, */
+	char *held_arg;          /* its strings (NULL: none held) */
 	char dnsbl_zone[96];     /* a listing: the zone (refusal text, tracking) */
 	char dnsbl_code[24];
-	char dnsbl_text[200];    /* the refusal, when DNSBL refused the greeting */
+	char dnsbl_text[200];    /* the refusal, when DNSBL refused the client */
 	bool close_due;          /* a 421 was queued: close once it is out */
 	bool dead;
 	bool in_pump, pump_again;

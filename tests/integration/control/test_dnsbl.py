@@ -11,12 +11,17 @@ from local-data, mxgate-control pointed at it (dnsbl_resolver).
   - end to end with the real dataplane on net_tap: a listed client is
     refused at connect (554 reject zone, 450 tempfail zone), an unlisted one
     is served, a second connection is answered from the dataplane's cache,
-    and a silent resolver falls back to dnsbl_default_action.
+    and a silent resolver falls back to dnsbl_default_action;
+  - a client a known host names by XCLIENT or XFORWARD is looked up too:
+    its next refusable command waits for the answer, then 554 (reject
+    zone) or 450 (tempfail zone) for every such command while it is
+    named, served when unlisted or only scored (tracking verdicts).
 """
 
 import json
 import os
 import shutil
+import smtplib
 import socket
 import struct
 import subprocess
@@ -140,6 +145,8 @@ RECORDS = {
     f"{rev(SCORED)}.sc.test": "127.0.0.9",
     f"{rev('192.0.2.99')}.bl.test": "127.0.0.3",   # not a return code of bl.test
     f"{rev('192.0.2.1')}.bl.test": "127.0.0.2",
+    f"{rev('192.0.2.2')}.bl.test": "127.0.0.2",    # named by XCLIENT only
+    f"{rev('192.0.2.3')}.bl.test": "127.0.0.2",    # named by XFORWARD, pipelined
 }
 ZONES = [
     {"name": "std", "zone": "bl.test", "kind": "standard", "action": "reject",
@@ -421,3 +428,125 @@ def test_e2e_timeout_default(env, dns):
     assert g.startswith("220 "), g
     st1 = env.smtp_stats()
     assert st1["dnsbl_timeouts"] - st0["dnsbl_timeouts"] == 2, (st0, st1)
+
+
+def known_host_session(env, body, timeout=15):
+    """Runs |body|(smtplib.SMTP) on a session from the known host's address
+    (PolicyEnv's release forwarder source, in known_hosts), after its EHLO."""
+    def run():
+        s = smtplib.SMTP(env.gw.gw4, 25, local_hostname="relay.test", timeout=timeout,
+                         source_address=(env.release_src, 0))
+        try:
+            code, msg = s.ehlo()
+            assert code == 250 and b"XCLIENT" in msg and b"XFORWARD" in msg, (code, msg)
+            return body(s)
+        finally:
+            try:
+                s.quit()
+            except (smtplib.SMTPException, OSError):
+                s.close()
+    from smtpenv import in_ns
+    return in_ns(env.gw.ns, run)
+
+
+def cmd(s, verb, arg=""):
+    code, msg = s.docmd(verb, arg)
+    return code, msg.decode(errors="replace")
+
+
+def test_e2e_xclient_xforward_named_clients(env, dns):
+    ub, _ = dns
+    res = f"127.0.0.1:{ub.port}"
+    put(env.control, {"zones": ZONES, "resolver": res, "timeout_ms": 1500,
+                      "default_action": "accept"})
+    configured(env.control, 3, res)
+    env.sync_policy()
+    from policyenv import simple_message
+    st0 = env.smtp_stats()
+    mid_ok, msg_ok = simple_message("dnsbl xclient unlisted")
+    mid_sc, msg_sc = simple_message("dnsbl xforward scored")
+
+    def body(s):
+        r = {}
+        # XCLIENT: a listed client not in the dataplane's cache; the new
+        # session's EHLO waits for the answer and is refused, and so is
+        # every refusable command while that client is named
+        r["xc_listed"] = cmd(s, "XCLIENT", "ADDR=192.0.2.2")
+        t0 = time.monotonic()
+        r["ehlo_listed"] = cmd(s, "EHLO", "c1.test")
+        r["ehlo_took"] = time.monotonic() - t0
+        r["helo_listed"] = cmd(s, "HELO", "c1.test")
+        r["noop_listed"] = cmd(s, "NOOP")
+        # XCLIENT naming an unlisted client: served, the message delivered
+        r["xc_ok"] = cmd(s, "XCLIENT", "ADDR=192.0.2.55")
+        r["ehlo_ok"] = cmd(s, "EHLO", "c2.test")
+        r["mail_ok"] = cmd(s, "MAIL", "FROM:<a@ext.test>")
+        r["rcpt_ok"] = cmd(s, "RCPT", "TO:<b@local.test>")
+        r["data_ok"] = s.data(msg_ok)
+        # XFORWARD (no new session): MAIL waits for the answer, 554 naming
+        # the zone, again at the next MAIL
+        r["xf_listed"] = cmd(s, "XFORWARD", "ADDR=192.0.2.1")
+        r["mail_listed"] = cmd(s, "MAIL", "FROM:<a@ext.test>")
+        r["mail_listed2"] = cmd(s, "MAIL", "FROM:<a@ext.test>")
+        # a tempfail zone: 450 4.7.1
+        r["xf_tempf"] = cmd(s, "XFORWARD", f"ADDR={TEMPF}")
+        r["mail_tempf"] = cmd(s, "MAIL", "FROM:<a@ext.test>")
+        # a score zone: served, recorded in the tracking record
+        r["xf_sc"] = cmd(s, "XFORWARD", f"ADDR={SCORED}")
+        r["mail_sc"] = cmd(s, "MAIL", "FROM:<a@ext.test>")
+        r["rcpt_sc"] = cmd(s, "RCPT", "TO:<b@local.test>")
+        r["data_sc"] = s.data(msg_sc)
+        # pipelined behind the naming command (the lookup cannot be in
+        # yet): the command is held, then refused or run
+        s.send(b"XFORWARD ADDR=192.0.2.3\r\nMAIL FROM:<a@ext.test>\r\n")
+        r["pl_xf_listed"] = s.getreply()
+        r["pl_mail_listed"] = s.getreply()
+        s.send(b"XCLIENT ADDR=192.0.2.56\r\nEHLO c3.test\r\n")
+        r["pl_xc_ok"] = s.getreply()
+        r["pl_ehlo_ok"] = s.getreply()
+        s.send(b"XFORWARD ADDR=192.0.2.57\r\nMAIL FROM:<a@ext.test>\r\n"
+               b"RCPT TO:<b@local.test>\r\nRSET\r\n")
+        r["pl_xf_ok"] = [s.getreply() for _ in range(4)]
+        return r
+
+    r = known_host_session(env, body)
+    assert r["xc_listed"][0] == 220, r
+    code, text = r["ehlo_listed"]
+    assert code == 554 and text.startswith("5.7.1") and "bl.test" in text, r
+    assert "192.0.2.2" in text, r
+    assert r["ehlo_took"] < 2.5, r
+    assert r["helo_listed"][0] == 554 and "bl.test" in r["helo_listed"][1], r
+    assert r["noop_listed"][0] == 250, r          # not refusable: the session goes on
+    assert r["xc_ok"][0] == 220, r
+    assert r["ehlo_ok"][0] == 250 and r["mail_ok"][0] == 250 and r["rcpt_ok"][0] == 250, r
+    assert r["data_ok"][0] == 250, r
+    assert r["xf_listed"][0] == 250, r
+    for k in ("mail_listed", "mail_listed2"):
+        code, text = r[k]
+        assert code == 554 and text.startswith("5.7.1") and "bl.test" in text, r
+        assert "192.0.2.1" in text, r
+    assert r["xf_tempf"][0] == 250, r
+    code, text = r["mail_tempf"]
+    assert code == 450 and text.startswith("4.7.1") and "tf.test" in text, r
+    assert r["xf_sc"][0] == 250, r
+    assert r["mail_sc"][0] == 250 and r["rcpt_sc"][0] == 250 and r["data_sc"][0] == 250, r
+    assert r["pl_xf_listed"][0] == 250, r
+    code, text = r["pl_mail_listed"]
+    assert code == 554 and b"bl.test" in text and b"192.0.2.3" in text, r
+    assert r["pl_xc_ok"][0] == 220, r
+    assert r["pl_ehlo_ok"][0] == 250 and b"PIPELINING" in r["pl_ehlo_ok"][1], r
+    assert [c for c, _ in r["pl_xf_ok"]] == [250] * 4, r
+    env.sink_wait(mid_ok)
+    env.sink_wait(mid_sc)
+    st1 = env.smtp_stats()
+    # 192.0.2.{1,2,3,55,56,57} were in no worker's cache (TEMPF and SCORED
+    # may be: earlier tests)
+    assert st1["dnsbl_queries"] - st0["dnsbl_queries"] >= 6, (st0, st1)
+    assert st1["dnsbl_listed"] - st0["dnsbl_listed"] >= 5, (st0, st1)
+    # the known host itself is never looked up
+    assert ub.queries(f"{rev(env.release_src)}.bl.test") == 0
+    rows = env.wait_log(mid_sc, 1)
+    assert rows[0]["client_ip"] == SCORED, rows
+    assert rows[0]["verdicts"].get("dnsbl", {}).get("zone") == "sc.test", rows
+    rows = env.wait_log(mid_ok, 1)
+    assert rows[0]["client_ip"] == "192.0.2.55" and "dnsbl" not in rows[0]["verdicts"], rows

@@ -299,22 +299,41 @@ void dp_ctl_stats(struct dp_ctl_stats *out)
 
 /* ------------------------------------------------------------ service thread */
 
+/* A zeroed answer for the worker encoded in |req| (*wi), or NULL when
+ * there is no such worker. Never fails otherwise: the worker counts on
+ * exactly one answer per request. */
+static struct dp_ctl_ack *ack_new(uint64_t req, unsigned *wi)
+{
+	struct dp_ctl_ack *a;
+
+	*wi = (unsigned)(req >> 56) - 1;
+	if (*wi >= DP_MAX_WORKERS || !g.ack[*wi])
+		return NULL;
+	while (!(a = calloc(1, sizeof(*a))))
+		usleep(1000);
+	a->req = req;
+	return a;
+}
+
+static void ack_post(unsigned wi, struct dp_ctl_ack *a)
+{
+	/* Cannot be full: unanswered < ACK_RING per worker. */
+	if (rte_ring_sp_enqueue(g.ack[wi], a) != 0) {
+		MXG_ERR(COMP, "worker %u: acknowledgement ring full (a bug)", wi);
+		free(a);
+	}
+}
+
 /* Delivers a DNSBL answer to the worker encoded in |req|. */
 static void dnsbl_to(uint64_t req, uint8_t verdict, uint32_t ttl, const char *text, size_t n)
 {
-	unsigned wi = (unsigned)(req >> 56) - 1;
 	const char *sp = memchr(text, ' ', n);
-	struct dp_ctl_ack *a;
+	unsigned wi;
+	struct dp_ctl_ack *a = ack_new(req, &wi);
 
-	if (wi >= DP_MAX_WORKERS || !g.ack[wi])
+	if (!a)
 		return;
-	a = calloc(1, sizeof(*a));
-	while (!a) { /* the worker counts on exactly one answer */
-		usleep(1000);
-		a = calloc(1, sizeof(*a));
-	}
 	a->kind = DP_CTL_ACK_DNSBL;
-	a->req = req;
 	a->ok = verdict != 3;
 	a->verdict = verdict > 3 ? 3 : verdict;
 	a->ttl = ttl;
@@ -332,16 +351,13 @@ static void dnsbl_to(uint64_t req, uint8_t verdict, uint32_t ttl, const char *te
 	for (char *c = a->code; *c; c++)
 		if ((unsigned char)*c < 32 || *c == 127)
 			*c = '?';
-	if (rte_ring_sp_enqueue(g.ack[wi], a) != 0) {
-		MXG_ERR(COMP, "worker %u: acknowledgement ring full (a bug)", wi);
-		free(a);
-	}
+	ack_post(wi, a);
 }
 
 /* Delivers an acknowledgement to the worker encoded in |req|. */
 static void ack_to(uint64_t req, bool ok, uint64_t qid, const char *err)
 {
-	unsigned wi = (unsigned)(req >> 56) - 1;
+	unsigned wi;
 	struct dp_ctl_ack *a;
 
 	if (req & DNSBL_BIT) { /* a DNSBL query that lost its channel */
@@ -349,24 +365,14 @@ static void ack_to(uint64_t req, bool ok, uint64_t qid, const char *err)
 		dnsbl_to(req, 3, 0, "", 0);
 		return;
 	}
-	if (wi >= DP_MAX_WORKERS || !g.ack[wi])
+	if (!(a = ack_new(req, &wi)))
 		return;
-	a = calloc(1, sizeof(*a));
-	while (!a) { /* the worker counts on exactly one answer */
-		usleep(1000);
-		a = calloc(1, sizeof(*a));
-	}
-	a->req = req;
 	a->ok = ok;
 	a->qid = qid;
 	snprintf(a->err, sizeof(a->err), "%s", err ? err : "");
 	ADD(quar_ok, ok ? 1 : 0);
 	ADD(quar_failed, ok ? 0 : 1);
-	/* Cannot be full: unanswered < ACK_RING per worker. */
-	if (rte_ring_sp_enqueue(g.ack[wi], a) != 0) {
-		MXG_ERR(COMP, "worker %u: acknowledgement ring full (a bug)", wi);
-		free(a);
-	}
+	ack_post(wi, a);
 }
 
 static bool inflight_take(uint64_t req)

@@ -17,21 +17,15 @@ from urllib.parse import quote
 
 import pytest
 
-from ctlenv import Control, TempDir, wait_until
-from test_ctl_chan import HELLO, TRACK, Chan  # noqa: F401
+from ctlenv import TRACK, Chan, Control, TempDir, channel_control, wait_until
 
 BLOCKLIST = 7
 
 
 @pytest.fixture(scope="module")
 def ctl():
-    with TempDir("mxgbl") as t:
-        c = Control(t.path).start()
-        c.sock = os.path.join(c.state, "run", "channel.sock")
-        try:
-            yield c
-        finally:
-            assert c.stop() == 0
+    with channel_control("mxgbl") as c:
+        yield c
 
 
 def bl_frame(ch, timeout=5.0):

@@ -23,85 +23,8 @@ import uuid
 
 import pytest
 
-from ctlenv import PG_BIN, Control, TempDir, wait_until
-
-HELLO, POLICY, POLICY_ACK, TRACK, QUAR, QUAR_ACK = range(1, 7)
-
-
-def frame(ftype, payload):
-    if isinstance(payload, (dict, list)):
-        payload = json.dumps(payload).encode()
-    return struct.pack(">IB", len(payload) + 1, ftype) + payload
-
-
-class Chan:
-    """One dataplane connection."""
-
-    def __init__(self, path, node="dp-test", hello=True):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.buf = b""
-        self.node = node
-        if hello:
-            self.send(HELLO, {"node": node, "pid": os.getpid(), "version": "test",
-                              "policy_version": -1})
-
-    def close(self):
-        self.s.close()
-
-    def send(self, ftype, payload):
-        self.s.sendall(frame(ftype, payload))
-
-    def recv(self, timeout=30.0):
-        """The next frame as (type, payload); None if the peer closed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if len(self.buf) >= 5:
-                n, = struct.unpack(">I", self.buf[:4])
-                if len(self.buf) >= 4 + n:
-                    t, p = self.buf[4], self.buf[5:4 + n]
-                    self.buf = self.buf[4 + n:]
-                    return t, p
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no frame from mxgate-control")
-            self.s.settimeout(left)
-            d = self.s.recv(1 << 20)
-            if not d:
-                return None
-            self.buf += d
-
-    def recv_type(self, ftype, timeout=30.0):
-        """Skips frames of other types (a policy may arrive at any time)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            f = self.recv(max(0.01, deadline - time.monotonic()))
-            assert f is not None, "connection closed by mxgate-control"
-            if f[0] == ftype:
-                return f[1]
-
-    def policy(self, timeout=30.0):
-        doc = json.loads(self.recv_type(POLICY, timeout))
-        assert doc["format"] == "mxgate-policy"
-        return doc
-
-    def quar(self, req, meta, msg, timeout=30.0):
-        m = json.dumps(meta).encode()
-        self.send(QUAR, struct.pack(">QI", req, len(m)) + m + msg)
-        p = self.recv_type(QUAR_ACK, timeout)
-        rid, status, qid = struct.unpack(">QBQ", p[:17])
-        assert rid == req
-        return status, qid, p[17:].decode()
-
-    def closed(self, timeout=10.0):
-        """True once mxgate-control closed the connection."""
-        try:
-            while True:
-                if self.recv(timeout) is None:
-                    return True
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-
+from ctlenv import (HELLO, POLICY, POLICY_ACK, PG_BIN, QUAR, QUAR_ACK, TRACK, Chan, Control,
+                    channel_control, frame, wait_until)
 
 def track_record(node, i, rcpts=1, ts=None):
     return {
@@ -141,13 +64,8 @@ def log_rows(c, node):
 
 @pytest.fixture(scope="module")
 def ctl():
-    with TempDir("mxgchan") as t:
-        c = Control(t.path).start()
-        c.sock = os.path.join(c.state, "run", "channel.sock")
-        try:
-            yield c
-        finally:
-            assert c.stop() == 0
+    with channel_control("mxgchan") as c:
+        yield c
 
 
 def test_socket_created_for_the_user(ctl):

@@ -29,8 +29,7 @@ import time
 
 import pytest
 
-from ctlenv import Control, TempDir, wait_until
-from test_ctl_chan import Chan
+from ctlenv import Chan, TempDir, channel_control, wait_until
 
 DNSBL_QUERY, DNSBL_ANSWER = 8, 9
 SUBNET = 31
@@ -170,13 +169,8 @@ def dns():
 
 @pytest.fixture(scope="module")
 def ctl():
-    with TempDir("mxgdnsbl") as t:
-        c = Control(t.path).start()
-        c.sock = os.path.join(c.state, "run", "channel.sock")
-        try:
-            yield c
-        finally:
-            assert c.stop() == 0
+    with channel_control("mxgdnsbl") as c:
+        yield c
 
 
 def put(ctl, body, expect=200):

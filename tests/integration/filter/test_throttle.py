@@ -25,7 +25,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "smtp"))
 
 from filterutil import wait_until  # noqa: E402
-from smtpenv import SmtpGateway, in_ns  # noqa: E402
+from smtpenv import RawSmtp, SmtpGateway, in_ns  # noqa: E402
 
 SUBNET = 76
 GW = f"198.18.{SUBNET}.1"
@@ -61,44 +61,10 @@ def short_gw(dataplane_bin, tmp_path_factory):
         assert g.alive(), "the dataplane died:\n" + g.dp.tail(40)
 
 
-class Raw:
-    """A raw SMTP client socket: exact replies, and a PROXY header first."""
-
-    def __init__(self, sock):
-        self.s = sock
-        self.f = sock.makefile("rb")
-
-    def send(self, line):
-        self.s.sendall(line.encode() + b"\r\n")
-
-    def reply(self):
-        """The whole (multi-line) reply as one string, lines joined by \\n."""
-        lines = []
-        while True:
-            l = self.f.readline()
-            if not l:
-                raise ConnectionError(f"closed after {lines}")
-            lines.append(l.decode().rstrip("\r\n"))
-            if len(l) < 4 or l[3:4] == b" ":
-                return "\n".join(lines)
-
-    def cmd(self, line):
-        self.send(line)
-        return self.reply()
-
-    def closed(self):
-        """True once the server closed the connection (EOF)."""
-        return self.f.read() == b""
-
-    def close(self):
-        self.f.close()
-        self.s.close()
-
-
 def raw(gw, source, proxy=None):
     """Connects from |source|; sends |proxy| (a PROXY v1 line) first."""
     s = socket.create_connection((gw.gw4, 25), timeout=20, source_address=(source, 0))
-    r = Raw(s)
+    r = RawSmtp(s)
     if proxy:
         r.send(proxy)
     return r

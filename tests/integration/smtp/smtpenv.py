@@ -13,6 +13,8 @@
                directories; `postfix -c DIR start-fg` as a managed process
                logging to stdout), as upstream relay or downstream Maildir.
   in_ns        run a callable inside the namespace (smtplib, raw sockets).
+  RawSmtp      a raw client on a connected socket: exact replies, PROXY
+               headers and anything else smtplib will not send.
 
 Everything is registered for cleanup by mxgtest before it is created, or
 is a thread that dies with its socket. No sleeps are used to synchronise:
@@ -482,3 +484,38 @@ def need(binary):
     import pytest
     if shutil.which(binary) is None:
         pytest.skip(f"{binary} not installed (scripts/deps.sh installs it)")
+
+
+class RawSmtp:
+    """A raw SMTP client socket (already connected): exact replies, and any
+    bytes first (a PROXY header) - what smtplib will not do."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.f = sock.makefile("rb")
+
+    def send(self, line):
+        self.s.sendall(line.encode() + b"\r\n")
+
+    def reply(self):
+        """The whole (multi-line) reply as one string, lines joined by \\n."""
+        lines = []
+        while True:
+            l = self.f.readline()
+            if not l:
+                raise ConnectionError(f"closed after {lines}")
+            lines.append(l.decode().rstrip("\r\n"))
+            if len(l) < 4 or l[3:4] == b" ":
+                return "\n".join(lines)
+
+    def cmd(self, line):
+        self.send(line)
+        return self.reply()
+
+    def closed(self):
+        """True once the server closed the connection (EOF)."""
+        return self.f.read() == b""
+
+    def close(self):
+        self.f.close()
+        self.s.close()

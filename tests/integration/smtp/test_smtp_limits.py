@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from smtpenv import PySink, SmtpGateway, in_ns
+from smtpenv import PySink, RawSmtp, SmtpGateway, in_ns
 
 HOST = "gw.mxgate.test"
 TOO_MANY = f"421 4.3.2 {HOST} Error: too many connections, try again later"
@@ -47,39 +47,6 @@ def lim_gw(dataplane_bin, tmp_path_factory):
         assert g.alive(), "the dataplane died:\n" + g.dp.tail(40)
 
 
-class Raw:
-    """A raw SMTP client socket: exact replies."""
-
-    def __init__(self, sock):
-        self.s = sock
-        self.f = sock.makefile("rb")
-
-    def send(self, line):
-        self.s.sendall(line.encode() + b"\r\n")
-
-    def reply(self):
-        """The whole (multi-line) reply, lines joined by \\n."""
-        lines = []
-        while True:
-            l = self.f.readline()
-            if not l:
-                raise ConnectionError(f"closed after {lines}")
-            lines.append(l.decode().rstrip("\r\n"))
-            if len(l) < 4 or l[3:4] == b" ":
-                return "\n".join(lines)
-
-    def cmd(self, line):
-        self.send(line)
-        return self.reply()
-
-    def closed(self):
-        return self.f.read() == b""
-
-    def close(self):
-        self.f.close()
-        self.s.close()
-
-
 def connect(gw, source, first=None):
     """A Raw connection from |source| (inside the namespace); |first|
     (bytes) is sent before anything is read."""
@@ -87,7 +54,7 @@ def connect(gw, source, first=None):
         s = socket.create_connection((gw.gw4, 25), timeout=20, source_address=(source, 0))
         if first:
             s.sendall(first)
-        return Raw(s)
+        return RawSmtp(s)
     return in_ns(gw.ns, run)
 
 

@@ -472,4 +472,4 @@ def test_release_to_a_host_name(tmpdir755):
     finally:
         rc = c.stop()
         sink.close()
-    assert rc == 0
+    assert rc == 0, c.stderr()[-4000:]

@@ -450,9 +450,14 @@ def test_policy_churn_under_load(env):
             rule["actions"][0]["tag"] = f"[C{i}]"
             for k in ("created_at", "updated_at"):   # read-only fields
                 rule.pop(k, None)
+            prev = max(tag_of)
             code, j = env.control.api("PUT", f"/policies/{rid}", rule)
             assert code == 200, (code, j)
-            tag_of[env.control_version()] = f"[C{i}]"
+            # The control learns its new version from its own NOTIFY, a
+            # moment after the PUT answered: await it, never read it early.
+            v = wait_until(lambda: (lambda x: x if x > prev else None)(env.control_version()),
+                           10, f"policy version above {prev}")
+            tag_of[v] = f"[C{i}]"
             if errors:
                 break
         assert len(tag_of) == CHURN_UPDATES + 1, "one policy version per update"

@@ -15,7 +15,7 @@
 #
 # Every unit test, pytest test and fuzz target counts as one test; a build
 # that fails counts as one failed test and skips what needs it. The last line
-# is "N passed, N failed" (", N skipped" appended when some were skipped);
+# is exactly "N passed, N failed" (skips, if any, on the line before);
 # the exit status is non-zero on any failure. Logs go to $MXG_TEST_LOGS
 # (default: a temp dir, printed at the end).
 #

@@ -2,6 +2,7 @@
 /*
  * ctl_cli_http.c - libcurl wrapper for mxgatectl (see ctl_cli_http.h).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,4 +103,31 @@ int cli_http_add_param(char *url, size_t len, const char *key, const char *value
 	n = snprintf(url + o, len - o, "%c%s=%s", strchr(url, '?') ? '&' : '?', key, esc);
 	curl_free(esc);
 	return n < 0 || (size_t)n >= len - o ? -1 : 0;
+}
+
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("mxgatectl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int cli_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void cli_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	exit(code);
 }

@@ -28,4 +28,9 @@ int cli_http_request(const struct cli_http *h, const char *method, const char *p
  * percent-encoding |value|. Returns 0 or -1 if it does not fit. */
 int cli_http_add_param(char *url, size_t len, const char *key, const char *value);
 
+/* "mxgatectl: MESSAGE" on stderr. cli_fail returns |code| (the exit
+ * status to pass up), cli_die exits with it. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
 #endif

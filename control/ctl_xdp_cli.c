@@ -39,6 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl_cli_http.h"
 #include "ctl_xdp.h"
 #include "xpf.h"
 
@@ -57,19 +58,6 @@ struct opts {
 	const char *pos[2];   /* positional arguments after the verb */
 	int npos;
 };
-
-static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("mxgatectl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return code;
-}
 
 static int kerr(int err)
 {
@@ -107,7 +95,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			long long v = strtoll(optarg, &end, 10);
 
 			if (*end || !*optarg || v < 0 || v > 100LL * 365 * 86400)
-				return fail(EX_USAGE, "--%s: '%s' is not a count", c == 'e' ? "expire" :
+				return cli_fail(EX_USAGE, "--%s: '%s' is not a count", c == 'e' ? "expire" :
 					    c == 'R' ? "syn-rate" : "syn-burst", optarg);
 			if (c == 'e')
 				o->expire = v;
@@ -127,11 +115,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	for (int i = optind; i < argc; i++) {
 		if (o->npos == 2)
-			return fail(EX_USAGE, "%s: too many arguments", argv[0]);
+			return cli_fail(EX_USAGE, "%s: too many arguments", argv[0]);
 		o->pos[o->npos++] = argv[i];
 	}
 	if (o->name && !xpf_name_ok(o->name))
-		return fail(EX_USAGE, "--name: '%s' is not [A-Za-z0-9_.-]{1,63}", o->name);
+		return cli_fail(EX_USAGE, "--name: '%s' is not [A-Za-z0-9_.-]{1,63}", o->name);
 	return 0;
 }
 
@@ -146,10 +134,10 @@ static int enter_netns(const char *ns)
 	snprintf(path, sizeof(path), strchr(ns, '/') ? "%s" : "/run/netns/%s", ns);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(EX_USAGE, "--netns %s: %s", ns, strerror(errno));
+		return cli_fail(EX_USAGE, "--netns %s: %s", ns, strerror(errno));
 	if (setns(fd, CLONE_NEWNET)) {
 		close(fd);
-		return fail(EX_UNAVAIL, "--netns %s: %s", ns, strerror(errno));
+		return cli_fail(EX_UNAVAIL, "--netns %s: %s", ns, strerror(errno));
 	}
 	close(fd);
 	return 0;
@@ -160,15 +148,15 @@ static int ifindex_of(const struct opts *o, const char *verb, int *ifindex)
 	int rc;
 
 	if (o->npos != 1)
-		return fail(EX_USAGE, "xdp %s IFACE", verb);
+		return cli_fail(EX_USAGE, "xdp %s IFACE", verb);
 	if ((rc = enter_netns(o->netns)))
 		return rc;
 	*ifindex = (int)if_nametoindex(o->pos[0]);
 	if (!*ifindex)
-		return fail(EX_USAGE, "%s: no such interface%s%s", o->pos[0],
+		return cli_fail(EX_USAGE, "%s: no such interface%s%s", o->pos[0],
 			    o->netns ? " in netns " : "", o->netns ? o->netns : "");
 	if (!xpf_name_ok(o->name ? o->name : o->pos[0]))
-		return fail(EX_USAGE, "%s: not usable as an instance name (give --name)", o->pos[0]);
+		return cli_fail(EX_USAGE, "%s: not usable as an instance name (give --name)", o->pos[0]);
 	return 0;
 }
 
@@ -181,16 +169,16 @@ static int xdp_attach(const struct opts *o)
 	if ((rc = ifindex_of(o, "attach", &ifindex)))
 		return rc;
 	if ((err = xpf_load(false, &x)))
-		return fail(EX_UNAVAIL, "loading the XDP program: %s", strerror(-err));
+		return cli_fail(EX_UNAVAIL, "loading the XDP program: %s", strerror(-err));
 	if ((err = xpf_attach(x, ifindex, o->mode, o->replace))) {
 		xpf_close(x);
-		return fail(kerr(err), "attaching to %s: %s%s", o->pos[0], strerror(-err),
+		return cli_fail(kerr(err), "attaching to %s: %s%s", o->pos[0], strerror(-err),
 			    err == -EEXIST || err == -EBUSY ? " (another program: --replace)" : "");
 	}
 	if ((err = xpf_pin(x, name))) {
 		xpf_detach(ifindex, false);
 		xpf_close(x);
-		return fail(EX_UNAVAIL, "pinning under %s/%s: %s", XPF_PIN_ROOT, name,
+		return cli_fail(EX_UNAVAIL, "pinning under %s/%s: %s", XPF_PIN_ROOT, name,
 			    strerror(-err));
 	}
 	xpf_close(x);
@@ -206,7 +194,7 @@ static int xdp_adopt(const struct opts *o)
 	if ((rc = ifindex_of(o, "adopt", &ifindex)))
 		return rc;
 	if ((err = xpf_pin_attached(ifindex, name)))
-		return fail(kerr(err), "%s: %s", o->pos[0],
+		return cli_fail(kerr(err), "%s: %s", o->pos[0],
 			    err == -EPERM ? "its XDP program is not xpf_prog" : strerror(-err));
 	printf("maps of the program on %s in %s/%s\n", o->pos[0], XPF_PIN_ROOT, name);
 	return 0;
@@ -221,11 +209,11 @@ static int xdp_detach(const struct opts *o)
 		return rc;
 	err = xpf_detach(ifindex, o->force);
 	if (err && err != -ENOENT)
-		return fail(kerr(err), "%s: %s", o->pos[0],
+		return cli_fail(kerr(err), "%s: %s", o->pos[0],
 			    err == -EPERM ? "not our program (--force)" : strerror(-err));
 	xpf_unpin(name);
 	if (err == -ENOENT)
-		return fail(EX_REFUSED, "%s: no XDP program attached", o->pos[0]);
+		return cli_fail(EX_REFUSED, "%s: no XDP program attached", o->pos[0]);
 	return 0;
 }
 
@@ -245,7 +233,7 @@ static void each_cb(const char *name, void *ud)
 
 	e->n++;
 	if (err) {
-		fail(EX_UNAVAIL, "instance %s: %s", name, strerror(-err));
+		cli_fail(EX_UNAVAIL, "instance %s: %s", name, strerror(-err));
 		e->rc = e->rc ? e->rc : EX_UNAVAIL;
 		return;
 	}
@@ -267,9 +255,9 @@ static int for_each(const struct opts *o,
 	}
 	n = xpf_instances(each_cb, &e);
 	if (n < 0)
-		return fail(EX_UNAVAIL, "%s: %s", XPF_PIN_ROOT, strerror(-n));
+		return cli_fail(EX_UNAVAIL, "%s: %s", XPF_PIN_ROOT, strerror(-n));
 	if (n == 0)
-		return fail(EX_REFUSED, "no XDP pre-filter instance pinned under %s "
+		return cli_fail(EX_REFUSED, "no XDP pre-filter instance pinned under %s "
 			    "(mxgatectl xdp attach|adopt IFACE)", XPF_PIN_ROOT);
 	return e.rc;
 }
@@ -281,7 +269,7 @@ static int stats_one(struct xpf *x, const char *name, const struct opts *o)
 	int err = xpf_stats_read(x, st, rs);
 
 	if (err)
-		return fail(EX_UNAVAIL, "%s: counters: %s", name, strerror(-err));
+		return cli_fail(EX_UNAVAIL, "%s: counters: %s", name, strerror(-err));
 	xpf_conf_get(x, &c);
 	printf("%s:\n", name);
 	for (unsigned i = 0; i < XPF_STAT__MAX; i++)
@@ -312,7 +300,7 @@ static int conf_one(struct xpf *x, const char *name, const struct opts *o)
 	if (!err)
 		err = xpf_conf_set(x, &c);
 	if (err)
-		return fail(EX_UNAVAIL, "%s: %s", name, strerror(-err));
+		return cli_fail(EX_UNAVAIL, "%s: %s", name, strerror(-err));
 	printf("%s: syn_rate %u/s burst %u\n", name, c.syn_rate, c.syn_burst);
 	return 0;
 }
@@ -320,9 +308,9 @@ static int conf_one(struct xpf *x, const char *name, const struct opts *o)
 static int parse_prefix(const struct opts *o, const char *what, struct mxg_prefix *p)
 {
 	if (o->npos != 1)
-		return fail(EX_USAGE, "%s PREFIX", what);
+		return cli_fail(EX_USAGE, "%s PREFIX", what);
 	if (mxg_prefix_parse(o->pos[0], p))
-		return fail(EX_USAGE, "'%s' is not an address or prefix", o->pos[0]);
+		return cli_fail(EX_USAGE, "'%s' is not an address or prefix", o->pos[0]);
 	return 0;
 }
 
@@ -337,7 +325,7 @@ static int block_add_one(struct xpf *x, const char *name, const struct opts *o)
 	if (o->reason)
 		xpf_reason_parse(o->reason, &reason);
 	if ((err = xpf_block_add(x, &p, reason, exp, 0)))
-		return fail(EX_UNAVAIL, "%s: %s", name, strerror(-err));
+		return cli_fail(EX_UNAVAIL, "%s: %s", name, strerror(-err));
 	return 0;
 }
 
@@ -348,7 +336,7 @@ static int block_del_one(struct xpf *x, const char *name, const struct opts *o)
 
 	parse_prefix(o, "block del", &p);
 	if ((err = xpf_block_del(x, &p)))
-		return fail(kerr(err), "%s: %s: %s", name, o->pos[0],
+		return cli_fail(kerr(err), "%s: %s: %s", name, o->pos[0],
 			    err == -ENOENT ? "not in the blocklist" : strerror(-err));
 	return 0;
 }
@@ -387,7 +375,7 @@ static int block_list_one(struct xpf *x, const char *name, const struct opts *o)
 	struct lister l = { name, xpf_now_ns() };
 	int err = xpf_block_list(x, print_block, &l);
 
-	return err ? fail(EX_UNAVAIL, "%s: %s", name, strerror(-err)) : 0;
+	return err ? cli_fail(EX_UNAVAIL, "%s: %s", name, strerror(-err)) : 0;
 }
 
 static int block_gc_one(struct xpf *x, const char *name, const struct opts *o)
@@ -395,7 +383,7 @@ static int block_gc_one(struct xpf *x, const char *name, const struct opts *o)
 	int n = xpf_block_gc(x, xpf_now_ns());
 
 	if (n < 0)
-		return fail(EX_UNAVAIL, "%s: %s", name, strerror(-n));
+		return cli_fail(EX_UNAVAIL, "%s: %s", name, strerror(-n));
 	printf("%s: %d expired entries removed\n", name, n);
 	return 0;
 }
@@ -406,7 +394,7 @@ static int allow_add_one(struct xpf *x, const char *name, const struct opts *o)
 	int err;
 
 	parse_prefix(o, "allow add", &p);
-	return (err = xpf_allow_add(x, &p)) ? fail(EX_UNAVAIL, "%s: %s", name, strerror(-err)) : 0;
+	return (err = xpf_allow_add(x, &p)) ? cli_fail(EX_UNAVAIL, "%s: %s", name, strerror(-err)) : 0;
 }
 
 static int allow_del_one(struct xpf *x, const char *name, const struct opts *o)
@@ -416,7 +404,7 @@ static int allow_del_one(struct xpf *x, const char *name, const struct opts *o)
 
 	parse_prefix(o, "allow del", &p);
 	if ((err = xpf_allow_del(x, &p)))
-		return fail(kerr(err), "%s: %s: %s", name, o->pos[0],
+		return cli_fail(kerr(err), "%s: %s: %s", name, o->pos[0],
 			    err == -ENOENT ? "not in the allow list" : strerror(-err));
 	return 0;
 }
@@ -433,7 +421,7 @@ static int allow_list_one(struct xpf *x, const char *name, const struct opts *o)
 {
 	int err = xpf_allow_list(x, print_allow, (void *)name);
 
-	return err ? fail(EX_UNAVAIL, "%s: %s", name, strerror(-err)) : 0;
+	return err ? cli_fail(EX_UNAVAIL, "%s: %s", name, strerror(-err)) : 0;
 }
 
 static void print_name(const char *name, void *ud)
@@ -473,12 +461,12 @@ int ctl_xdp_cli_main(int argc, char **argv)
 	int rc;
 
 	if (argc < 2)
-		return fail(EX_USAGE, "%s: which subcommand? (mxgatectl --help)", cmd);
+		return cli_fail(EX_USAGE, "%s: which subcommand? (mxgatectl --help)", cmd);
 	verb = argv[1];
 	if ((rc = parse_opts(argc - 1, argv + 1, &o)))
 		return rc;
 	if (o.netns && strcmp(cmd, "xdp"))
-		return fail(EX_USAGE, "--netns only serves xdp attach/adopt/detach");
+		return cli_fail(EX_USAGE, "--netns only serves xdp attach/adopt/detach");
 	if (!strcmp(cmd, "xdp")) {
 		if (!strcmp(verb, "attach"))
 			return xdp_attach(&o);
@@ -489,13 +477,13 @@ int ctl_xdp_cli_main(int argc, char **argv)
 		if (!strcmp(verb, "list")) {
 			int n = xpf_instances(print_name, NULL);
 
-			return n < 0 ? fail(EX_UNAVAIL, "%s: %s", XPF_PIN_ROOT, strerror(-n)) : 0;
+			return n < 0 ? cli_fail(EX_UNAVAIL, "%s: %s", XPF_PIN_ROOT, strerror(-n)) : 0;
 		}
 		if (!strcmp(verb, "stats"))
 			return for_each(&o, stats_one);
 		if (!strcmp(verb, "conf"))
 			return for_each(&o, conf_one);
-		return fail(EX_USAGE, "xdp: unknown subcommand '%s'", verb);
+		return cli_fail(EX_USAGE, "xdp: unknown subcommand '%s'", verb);
 	}
 	if (!strcmp(cmd, "block")) {
 		struct mxg_prefix p;
@@ -505,7 +493,7 @@ int ctl_xdp_cli_main(int argc, char **argv)
 			if ((rc = parse_prefix(&o, verb, &p)))
 				return rc;
 			if (o.reason && xpf_reason_parse(o.reason, &r))
-				return fail(EX_USAGE, "--reason: '%s' is not a reason name or code",
+				return cli_fail(EX_USAGE, "--reason: '%s' is not a reason name or code",
 					    o.reason);
 			return for_each(&o, !strcmp(verb, "add") ? block_add_one : block_del_one);
 		}
@@ -516,7 +504,7 @@ int ctl_xdp_cli_main(int argc, char **argv)
 		}
 		if (!strcmp(verb, "gc"))
 			return for_each(&o, block_gc_one);
-		return fail(EX_USAGE, "block: unknown subcommand '%s'", verb);
+		return cli_fail(EX_USAGE, "block: unknown subcommand '%s'", verb);
 	}
 	if (!strcmp(verb, "add") || !strcmp(verb, "del")) {
 		struct mxg_prefix p;
@@ -527,5 +515,5 @@ int ctl_xdp_cli_main(int argc, char **argv)
 	}
 	if (!strcmp(verb, "list"))
 		return for_each(&o, allow_list_one);
-	return fail(EX_USAGE, "allow: unknown subcommand '%s'", verb);
+	return cli_fail(EX_USAGE, "allow: unknown subcommand '%s'", verb);
 }

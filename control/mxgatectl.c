@@ -81,19 +81,6 @@ static void usage(FILE *f)
 		"      3 control plane unreachable or failing\n");
 }
 
-static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("mxgatectl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
-
 static char *read_all(const char *path, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
@@ -139,10 +126,10 @@ static char *read_json_file(const char *path)
 	json_t *j;
 
 	if (!text)
-		die(EX_USAGE, "%s: %s", path, strerror(errno));
+		cli_die(EX_USAGE, "%s: %s", path, strerror(errno));
 	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
-		die(EX_USAGE, "%s: invalid JSON at line %d column %d: %s", path, je.line,
+		cli_die(EX_USAGE, "%s: invalid JSON at line %d column %d: %s", path, je.line,
 		    je.column, je.text);
 	json_decref(j);
 	return text;
@@ -178,7 +165,7 @@ static json_t *call(const char *method, const char *path, const char *body)
 	json_t *j;
 
 	if (cli_http_request(&g.h, method, path, body, &code, &resp, err, sizeof(err)) != 0)
-		die(EX_UNAVAIL, "%s", err);
+		cli_die(EX_UNAVAIL, "%s", err);
 	if (code < 200 || code >= 300) {
 		print_error(code, resp);
 		free(resp);
@@ -189,7 +176,7 @@ static json_t *call(const char *method, const char *path, const char *body)
 	j = json_loads(resp, 0, NULL);
 	free(resp);
 	if (!j)
-		die(EX_UNAVAIL, "the control plane answered with invalid JSON");
+		cli_die(EX_UNAVAIL, "the control plane answered with invalid JSON");
 	return j;
 }
 
@@ -202,14 +189,14 @@ static void print_json(const json_t *j, FILE *f)
 static int need_args(int argc, int n, const char *what)
 {
 	if (argc < n)
-		die(EX_USAGE, "usage: mxgatectl %s", what);
+		cli_die(EX_USAGE, "usage: mxgatectl %s", what);
 	return 0;
 }
 
 static const char *id_arg(const char *s)
 {
 	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 18)
-		die(EX_USAGE, "'%s' is not an id (a positive integer)", s);
+		cli_die(EX_USAGE, "'%s' is not an id (a positive integer)", s);
 	return s;
 }
 
@@ -246,10 +233,10 @@ static int config_export(const char *file)
 	FILE *f = !file || strcmp(file, "-") == 0 ? stdout : fopen(file, "we");
 
 	if (!f)
-		die(EX_USAGE, "%s: %s", file, strerror(errno));
+		cli_die(EX_USAGE, "%s: %s", file, strerror(errno));
 	print_json(j, f);
 	if (f != stdout && fclose(f) != 0)
-		die(EX_USAGE, "%s: %s", file, strerror(errno));
+		cli_die(EX_USAGE, "%s: %s", file, strerror(errno));
 	json_decref(j);
 	return 0;
 }
@@ -270,7 +257,7 @@ static int cmd_dnsbl(int argc, char **argv)
 		j = call("PUT", "/api/v1/dnsbl", body);
 		free(body);
 	} else {
-		return die(EX_USAGE, "usage: mxgatectl dnsbl list|set FILE");
+		return cli_fail(EX_USAGE, "usage: mxgatectl dnsbl list|set FILE");
 	}
 	if (g.json || strcmp(argv[0], "list") == 0) {
 		print_json(j, stdout);
@@ -377,7 +364,7 @@ static int cmd_policy(int argc, char **argv)
 		need_args(argc, 2, "policy import FILE");
 		return config_import(argv[1]);
 	}
-	return die(EX_USAGE, "policy: unknown subcommand '%s'", argv[0]);
+	return cli_fail(EX_USAGE, "policy: unknown subcommand '%s'", argv[0]);
 }
 
 static int cmd_list(int argc, char **argv)
@@ -404,7 +391,7 @@ static int cmd_list(int argc, char **argv)
 	if (strcmp(argv[0], "show") == 0) {
 		need_args(argc, 2, "list show NAME");
 		if (strlen(argv[1]) > 64 || strpbrk(argv[1], "/?#%"))
-			die(EX_USAGE, "'%s' is not a list name", argv[1]);
+			cli_die(EX_USAGE, "'%s' is not a list name", argv[1]);
 		snprintf(path, sizeof(path), "/api/v1/lists/%s", argv[1]);
 		j = call("GET", path, NULL);
 		print_json(j, stdout);
@@ -414,7 +401,7 @@ static int cmd_list(int argc, char **argv)
 	if (strcmp(argv[0], "set") == 0) {
 		need_args(argc, 3, "list set NAME FILE");
 		if (strlen(argv[1]) > 64 || strpbrk(argv[1], "/?#%"))
-			die(EX_USAGE, "'%s' is not a list name", argv[1]);
+			cli_die(EX_USAGE, "'%s' is not a list name", argv[1]);
 		snprintf(path, sizeof(path), "/api/v1/lists/%s", argv[1]);
 		body = read_json_file(argv[2]);
 		j = call("PUT", path, body);
@@ -428,7 +415,7 @@ static int cmd_list(int argc, char **argv)
 		json_decref(j);
 		return 0;
 	}
-	return die(EX_USAGE, "list: unknown subcommand '%s'", argv[0]);
+	return cli_fail(EX_USAGE, "list: unknown subcommand '%s'", argv[0]);
 }
 
 /* Turns "--name value" pairs into query parameters of |url|, accepting only
@@ -444,20 +431,20 @@ static int filters(int argc, char **argv, const char *const *allowed, char *url,
 		char key[64];
 
 		if (strncmp(argv[i], "--", 2) != 0)
-			die(EX_USAGE, "unexpected argument '%s'", argv[i]);
+			cli_die(EX_USAGE, "unexpected argument '%s'", argv[i]);
 		if (i + 1 >= argc)
-			die(EX_USAGE, "%s needs a value", argv[i]);
+			cli_die(EX_USAGE, "%s needs a value", argv[i]);
 		for (k = 0; allowed[k]; k++)
 			if (strcmp(allowed[k], name) == 0)
 				break;
 		if (!allowed[k])
-			die(EX_USAGE, "unknown option %s", argv[i]);
+			cli_die(EX_USAGE, "unknown option %s", argv[i]);
 		snprintf(key, sizeof(key), "%s", name);
 		for (char *p = key; *p; p++)
 			if (*p == '-')
 				*p = '_';
 		if (cli_http_add_param(url, len, key, argv[i + 1]) != 0)
-			die(EX_USAGE, "search too long");
+			cli_die(EX_USAGE, "search too long");
 	}
 	return i;
 }
@@ -522,7 +509,7 @@ static int cmd_quarantine(int argc, char **argv)
 		if (argc == 4 && strcmp(argv[2], "--raw") == 0)
 			raw = argv[3];
 		else if (argc != 2)
-			die(EX_USAGE, "usage: mxgatectl quarantine show ID [--raw FILE]");
+			cli_die(EX_USAGE, "usage: mxgatectl quarantine show ID [--raw FILE]");
 		j = call("GET", path, NULL);
 		if (raw) {
 			const char *b64 = json_string_value(json_object_get(j, "message_base64"));
@@ -532,10 +519,10 @@ static int cmd_quarantine(int argc, char **argv)
 			int len;
 
 			if (!f || !out)
-				die(EX_USAGE, "%s: %s", raw, strerror(errno));
+				cli_die(EX_USAGE, "%s: %s", raw, strerror(errno));
 			len = b64_decode(b64, n, out);
 			if (len < 0 || fwrite(out, 1, (size_t)len, f) != (size_t)len)
-				die(EX_USAGE, "%s: write failed", raw);
+				cli_die(EX_USAGE, "%s: write failed", raw);
 			if (f != stdout)
 				fclose(f);
 			free(out);
@@ -561,7 +548,7 @@ static int cmd_quarantine(int argc, char **argv)
 		 * 502 (exit 3) with the downstream's answer if it refused */
 		need_args(argc, 2, "quarantine release ID");
 		if (argc != 2)
-			die(EX_USAGE, "usage: mxgatectl quarantine release ID");
+			cli_die(EX_USAGE, "usage: mxgatectl quarantine release ID");
 		snprintf(path, sizeof(path), "/api/v1/quarantine/%s/release", id_arg(argv[1]));
 		j = call("POST", path, "{}"); /* a body: Content-Length, no guessing */
 		if (g.json)
@@ -572,7 +559,7 @@ static int cmd_quarantine(int argc, char **argv)
 		json_decref(j);
 		return 0;
 	}
-	return die(EX_USAGE, "quarantine: unknown subcommand '%s'", argv[0]);
+	return cli_fail(EX_USAGE, "quarantine: unknown subcommand '%s'", argv[0]);
 }
 
 static int cmd_log(int argc, char **argv)
@@ -585,7 +572,7 @@ static int cmd_log(int argc, char **argv)
 
 	need_args(argc, 1, "log search [filters]");
 	if (strcmp(argv[0], "search") != 0)
-		return die(EX_USAGE, "log: unknown subcommand '%s'", argv[0]);
+		return cli_fail(EX_USAGE, "log: unknown subcommand '%s'", argv[0]);
 	snprintf(path, sizeof(path), "/api/v1/logs");
 	filters(argc - 1, argv + 1, lf, path, sizeof(path));
 	j = call("GET", path, NULL);
@@ -620,7 +607,7 @@ static void path_escape(const char *s, char *out, size_t len)
 			o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*s);
 	}
 	if (*s)
-		die(EX_USAGE, "'%.40s...' is too long for a prefix", s);
+		cli_die(EX_USAGE, "'%.40s...' is too long for a prefix", s);
 	out[o] = '\0';
 }
 
@@ -640,7 +627,7 @@ static int cmd_block(int argc, char **argv)
 		if (!strcmp(argv[k], "--reason") || !strcmp(argv[k], "--expires") ||
 		    !strcmp(argv[k], "--source")) {
 			if (k + 1 >= argc)
-				die(EX_USAGE, "%s needs a value", argv[k]);
+				cli_die(EX_USAGE, "%s needs a value", argv[k]);
 			if (argv[k][2] == 'r')
 				reason = argv[++k];
 			else if (argv[k][2] == 'e')
@@ -648,19 +635,19 @@ static int cmd_block(int argc, char **argv)
 			else
 				source = argv[++k];
 		} else if (!strncmp(argv[k], "--", 2)) {
-			die(EX_USAGE, "block %s: unknown option %s", argv[0], argv[k]);
+			cli_die(EX_USAGE, "block %s: unknown option %s", argv[0], argv[k]);
 		} else if (!prefix) {
 			prefix = argv[k];
 		} else {
-			die(EX_USAGE, "block %s: unexpected argument '%s'", argv[0], argv[k]);
+			cli_die(EX_USAGE, "block %s: unexpected argument '%s'", argv[0], argv[k]);
 		}
 	}
 	if (!strcmp(argv[0], "list")) {
 		if (prefix || reason || expires)
-			die(EX_USAGE, "usage: mxgatectl block list [--source admin|profiler]");
+			cli_die(EX_USAGE, "usage: mxgatectl block list [--source admin|profiler]");
 		snprintf(path, sizeof(path), "/api/v1/blocklist");
 		if (source && cli_http_add_param(path, sizeof(path), "source", source) != 0)
-			die(EX_USAGE, "--source too long");
+			cli_die(EX_USAGE, "--source too long");
 		j = call("GET", path, NULL);
 		if (g.json) {
 			print_json(j, stdout);
@@ -687,12 +674,12 @@ static int cmd_block(int argc, char **argv)
 		long long secs = 0;
 
 		if (!prefix || source)
-			die(EX_USAGE, "usage: mxgatectl block add PREFIX [--reason R] "
+			cli_die(EX_USAGE, "usage: mxgatectl block add PREFIX [--reason R] "
 			    "[--expires SECONDS]");
 		if (expires) {
 			secs = strtoll(expires, &end, 10);
 			if (!*expires || *end || secs < 1)
-				die(EX_USAGE, "--expires: '%s' is not a number of seconds >= 1",
+				cli_die(EX_USAGE, "--expires: '%s' is not a number of seconds >= 1",
 				    expires);
 		}
 		body = json_pack("{s:s}", "prefix", prefix);
@@ -703,7 +690,7 @@ static int cmd_block(int argc, char **argv)
 		text = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
 		if (!text)
-			die(EX_USAGE, "out of memory");
+			cli_die(EX_USAGE, "out of memory");
 		j = call("POST", "/api/v1/blocklist", text);
 		free(text);
 		if (g.json)
@@ -716,7 +703,7 @@ static int cmd_block(int argc, char **argv)
 	}
 	if (!strcmp(argv[0], "remove") || !strcmp(argv[0], "del")) {
 		if (!prefix || reason || expires || source)
-			die(EX_USAGE, "usage: mxgatectl block remove PREFIX");
+			cli_die(EX_USAGE, "usage: mxgatectl block remove PREFIX");
 		path_escape(prefix, esc, sizeof(esc));
 		snprintf(path, sizeof(path), "/api/v1/blocklist/%s", esc);
 		j = call("DELETE", path, NULL);
@@ -727,7 +714,7 @@ static int cmd_block(int argc, char **argv)
 		json_decref(j);
 		return 0;
 	}
-	return die(EX_USAGE, "block: unknown subcommand '%s' (add, remove, list)", argv[0]);
+	return cli_fail(EX_USAGE, "block: unknown subcommand '%s' (add, remove, list)", argv[0]);
 }
 
 /* Defaults from the configuration file's [control] section. */
@@ -742,13 +729,13 @@ static void from_config(const char *cfg, bool explicit_cfg, char *state_dir, siz
 	if (!explicit_cfg && access(cfg, R_OK) != 0)
 		return;
 	if (mxg_conf_load(cfg, &c, err, sizeof(err)) != 0)
-		die(EX_USAGE, "%s", err);
+		cli_die(EX_USAGE, "%s", err);
 	s = mxg_conf_find(c, "control", "");
 	if ((v = mxg_conf_get(s, "state_dir")))
 		snprintf(state_dir, slen, "%s", v);
 	if ((v = mxg_conf_get(s, "api_listen")) && !g.api[0]) {
 		if (ctl_conf_split_hostport(v, 8445, host, sizeof(host), &port) != 0)
-			die(EX_USAGE, "%s: api_listen: bad address", cfg);
+			cli_die(EX_USAGE, "%s: api_listen: bad address", cfg);
 		/* a wildcard listener is reached on loopback */
 		if (strcmp(host, "0.0.0.0") == 0)
 			snprintf(host, sizeof(host), "127.0.0.1");
@@ -768,11 +755,11 @@ static void read_token(const char *path)
 	char *t = read_all(path, &len);
 
 	if (!t)
-		die(EX_USAGE, "token file %s: %s", path, strerror(errno));
+		cli_die(EX_USAGE, "token file %s: %s", path, strerror(errno));
 	while (len && (t[len - 1] == '\n' || t[len - 1] == '\r' || t[len - 1] == ' '))
 		t[--len] = '\0';
 	if (len == 0 || len >= sizeof(g.token))
-		die(EX_USAGE, "token file %s: no token in it", path);
+		cli_die(EX_USAGE, "token file %s: no token in it", path);
 	memcpy(g.token, t, len + 1);
 	explicit_bzero(t, len);
 	free(t);
@@ -824,7 +811,7 @@ int main(int argc, char **argv)
 	if (!g.api[0])
 		snprintf(g.api, sizeof(g.api), "https://127.0.0.1:8445");
 	if (strncmp(g.api, "https://", 8) != 0)
-		die(EX_USAGE, "--api must be an https:// URL");
+		cli_die(EX_USAGE, "--api must be an https:// URL");
 	while (strlen(g.api) > 8 && g.api[strlen(g.api) - 1] == '/')
 		g.api[strlen(g.api) - 1] = '\0';
 	if (!g.cacert[0])
@@ -868,7 +855,7 @@ int main(int argc, char **argv)
 		rc = 0;
 	}
 	else
-		rc = die(EX_USAGE, "unknown command '%s' (mxgatectl --help)", argv[0]);
+		rc = cli_fail(EX_USAGE, "unknown command '%s' (mxgatectl --help)", argv[0]);
 	explicit_bzero(g.token, sizeof(g.token));
 	curl_global_cleanup();
 	return rc;

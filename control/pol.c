@@ -1216,32 +1216,38 @@ static bool addr_match(const struct ectx *x, const struct cond *c, const char *a
 }
 
 /* Locates the header block and the body (first empty line). */
-static void msg_split(struct ectx *x)
+/* Length of the header block of |p| (up to the empty line); *body gets
+ * the offset of the body (|n| when there is none). */
+static size_t header_block(const uint8_t *p, size_t n, size_t *body)
 {
-	const uint8_t *p = x->m->msg;
-	size_t n = x->m->msg ? x->m->len : 0, i = 0;
+	size_t i = 0;
 
-	x->split = true;
-	x->hdr = p;
-	x->hlen = n;
-	x->body = p + n;
-	x->blen = 0;
+	*body = n;
 	while (i < n) {
 		const uint8_t *nl;
 
 		if (p[i] == '\n' || (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')) {
-			size_t b = i + (p[i] == '\r' ? 2 : 1);
-
-			x->hlen = i;
-			x->body = p + b;
-			x->blen = n - b > POL_BODY_MAX ? POL_BODY_MAX : n - b;
-			return;
+			*body = i + (p[i] == '\r' ? 2 : 1);
+			return i;
 		}
 		nl = memchr(p + i, '\n', n - i);
 		if (!nl)
-			return;
+			break;
 		i = (size_t)(nl - p) + 1;
 	}
+	return n;
+}
+
+static void msg_split(struct ectx *x)
+{
+	const uint8_t *p = x->m->msg;
+	size_t n = x->m->msg ? x->m->len : 0, b;
+
+	x->split = true;
+	x->hdr = p;
+	x->hlen = header_block(p, n, &b);
+	x->body = p + b;
+	x->blen = n - b > POL_BODY_MAX ? POL_BODY_MAX : n - b;
 }
 
 /* Next header field from *pos: name [*name, *nlen), value [*val, *vlen)
@@ -1685,4 +1691,19 @@ const char *pol_fate_name(enum pol_fate f)
 	case POL_REJECT: return "reject";
 	}
 	return "?";
+}
+
+size_t pol_header_get(const uint8_t *msg, size_t len, const char *name, char *out, size_t cap)
+{
+	size_t b, hlen = msg ? header_block(msg, len, &b) : 0, pos = 0, nl, vl;
+	size_t want = strlen(name);
+	const char *nm;
+	const uint8_t *v;
+
+	if (cap)
+		out[0] = '\0';
+	while (next_field(msg, hlen, &pos, &nm, &nl, &v, &vl))
+		if (eq_ci(nm, nl, name, want))
+			return field_decode(v, vl, out, cap);
+	return 0;
 }

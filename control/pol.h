@@ -228,6 +228,12 @@ static inline bool pol_decision_modifies(const struct pol_decision *d)
 	return d->ntag || d->nhdr || d->strip;
 }
 
-const char *pol_fate_name(enum pol_fate f);   /* "deliver", "delete", ... */
+const char *pol_fate_name(enum pol_fate f);
+
+/* The first header field |name| of |msg| as the header conditions see it:
+ * unfolded, trimmed, RFC 2047-decoded to UTF-8, NUL-terminated in |out|
+ * ("" when absent). Returns its length. For logs and tracking records. */
+size_t pol_header_get(const uint8_t *msg, size_t len, const char *name, char *out,
+		      size_t cap);   /* "deliver", "delete", ... */
 
 #endif

@@ -43,7 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -125,51 +124,6 @@ static const char *u8(const char *in, char *out, size_t cap)
 	}
 	out[o] = '\0';
 	return out;
-}
-
-/* The first header field |name| of the message's header block, unfolded
- * (raw: encoded words are left as they are). "" when absent. */
-static void hdr_get(const uint8_t *m, size_t len, const char *name, char *out, size_t cap)
-{
-	size_t nl = strlen(name), i = 0, o = 0;
-
-	out[0] = '\0';
-	while (i < len) {
-		size_t e = i;
-
-		while (e < len && m[e] != '\n')
-			e++;
-		if (e == i || (e == i + 1 && m[i] == '\r'))
-			return; /* end of the header block */
-		if (e - i > nl && m[i + nl] == ':' && strncasecmp((const char *)m + i, name, nl) == 0) {
-			size_t p = i + nl + 1;
-
-			for (;;) {
-				for (; p < e; p++) {
-					uint8_t c = m[p];
-
-					if (c == '\r' || c == '\n')
-						continue;
-					if (c == '\t')
-						c = ' ';
-					if (o + 1 < cap && (o || c != ' '))
-						out[o++] = (char)(c < 0x20 ? ' ' : c);
-				}
-				/* continuation lines */
-				if (e + 1 < len && (m[e + 1] == ' ' || m[e + 1] == '\t')) {
-					p = e + 1;
-					e = p;
-					while (e < len && m[e] != '\n')
-						e++;
-					continue;
-				}
-				break;
-			}
-			out[o] = '\0';
-			return;
-		}
-		i = e + 1;
-	}
 }
 
 static double wall_seconds(void)
@@ -278,9 +232,9 @@ static void track(struct sess *s, int code, const char *enh, const char *text)
 	snprintf(raw, sizeof(raw), "%d %s%s%s", code, enh ? enh : "", enh && *enh ? " " : "",
 		 text ? text : "");
 	u8(raw, reply, sizeof(reply));
-	hdr_get(s->hold.p, s->hold.len, "Subject", raw, sizeof(raw));
+	pol_header_get(s->hold.p, s->hold.len, "Subject", raw, sizeof(raw));
 	u8(raw, subj, sizeof(subj));
-	hdr_get(s->hold.p, s->hold.len, "Message-ID", raw, sizeof(raw));
+	pol_header_get(s->hold.p, s->hold.len, "Message-ID", raw, sizeof(raw));
 	u8(raw, mid, sizeof(mid));
 	j = json_pack("{s:s, s:f, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:b}",
 		      "uuid", s->uuid, "ts", wall_seconds(),
@@ -371,9 +325,9 @@ static int quar_meta(struct sess *s, const struct job *jb, char **out)
 
 	for (size_t k = 0; k < jb->n; k++)
 		json_array_append_new(r, json_string(u8(s->rcpt[jb->ri[k]].addr, rb, sizeof(rb))));
-	hdr_get(s->hold.p, s->hold.len, "Subject", raw, sizeof(raw));
+	pol_header_get(s->hold.p, s->hold.len, "Subject", raw, sizeof(raw));
 	u8(raw, subj, sizeof(subj));
-	hdr_get(s->hold.p, s->hold.len, "Message-ID", raw, sizeof(raw));
+	pol_header_get(s->hold.p, s->hold.len, "Message-ID", raw, sizeof(raw));
 	u8(raw, mid, sizeof(mid));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:s, s:I, s:s, s:I, s:s, s:s}",
 		      "uuid", s->uuid, "client_ip", mxg_ip_str(ip, ipb, sizeof(ipb)),

@@ -375,6 +375,10 @@ class PolicyEnv:
             "known_hosts": self.release_src,
             "downstream_reply_timeout": 20,
             "downstream_data_timeout": 20,
+            # the churn test keeps two sessions busy for thousands of
+            # messages: above the default 10,000 commands per session,
+            # whose 421 would end them
+            "max_commands": 1000000,
         }
         smtp.update(self.smtp_extra or {})
         kw = {"dataplane": self.dataplane_opts} if self.dataplane_opts else {}

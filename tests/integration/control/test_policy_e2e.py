@@ -460,6 +460,7 @@ def test_policy_churn_under_load(env):
             tag_of[v] = f"[C{i}]"
             if errors:
                 break
+        assert not errors, "\n".join(errors[:10]) + "\n" + env.logs()
         assert len(tag_of) == CHURN_UPDATES + 1, "one policy version per update"
         vlast = env.sync_policy()
         assert tag_of[vlast] == f"[C{CHURN_UPDATES}]"

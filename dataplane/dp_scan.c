@@ -16,7 +16,11 @@
  * body text (scan_limits.keep_text = POL_BODY_MAX): the policy's body
  * conditions match the decoded, UTF-8, HTML-reduced text, not the raw
  * bytes. A scan that failed (out of memory, Hyperscan error) tempfails the
- * message, so nothing unscanned is ever delivered.
+ * message, so nothing unscanned is ever delivered - unless the operator
+ * turned scanning off ([scan] enable = no): then no engine is built, a
+ * warning says so at start, and the proxy delivers every message
+ * unscanned (its envelope checks, limits, smuggling protection, policy and
+ * end-to-end acknowledgement unchanged).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +60,11 @@ int dp_scan_conf_load(struct mxg_conf *mc, struct dp_scan_conf *c, char *err, si
 {
 	struct mxg_conf_sec *s = mxg_conf_find(mc, "scan", "");
 	const char *v = mxg_conf_get(s, "signatures");
+	int rc;
 
 	memset(c, 0, sizeof(*c));
+	if ((rc = mxg_conf_get_bool(s, "enable", true, &c->enabled, err, errlen)))
+		return rc;
 	if (v && strlen(v) >= sizeof(c->signatures))
 		return mxg_conf_err(s, "signatures", err, errlen, "longer than %zu bytes",
 				    sizeof(c->signatures) - 1);
@@ -92,13 +99,28 @@ static struct scan_dlp *dlp_build(char *err, size_t errlen)
 	return d;
 }
 
+bool dp_scan_enabled(void)
+{
+	return engine != NULL;
+}
+
 int dp_scan_init(const struct dp_scan_conf *c)
 {
-	struct scan_sigset *sigs = scan_sigset_new(NULL);
+	struct scan_sigset *sigs;
 	struct scan_config cfg = {0};
 	struct scan_engine_info info;
 	char list[sizeof(c->signatures)], *tok, *save, err[256];
 
+	/* Off: no engine, so no scan session is ever started. Said loudly at
+	 * every start - an operator must never believe mail is scanned when
+	 * it is not. The signature files are then not even read. */
+	if (!c->enabled) {
+		MXG_WARN(COMP, "content scanning is OFF ([scan] enable = no): messages are "
+			 "delivered without a virus, archive or DLP scan; the policy sees no scan "
+			 "result%s", c->signatures[0] ? "; [scan] signatures not loaded" : "");
+		return 0;
+	}
+	sigs = scan_sigset_new(NULL);
 	if (!sigs)
 		return MXG_E_NOMEM;
 	snprintf(list, sizeof(list), "%s", c->signatures);

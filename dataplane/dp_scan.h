@@ -11,6 +11,7 @@
 #ifndef DP_SCAN_H
 #define DP_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,9 @@
 
 /* [scan] of mxgate.conf. */
 struct dp_scan_conf {
+	bool enabled;            /* enable: no = messages go downstream
+	                          * unscanned (the policy still runs, with no
+	                          * scan result) */
 	char signatures[1024];   /* ClamAV-format files (.hdb .hsb .ndb .ldb .cvd
 	                          * .cld), comma-separated; EICAR is built in */
 };
@@ -26,8 +30,12 @@ struct dp_scan_conf {
 /* Reads [scan] (keys marked used for mxg_conf_check_unused). */
 int dp_scan_conf_load(struct mxg_conf *mc, struct dp_scan_conf *c, char *err, size_t errlen);
 /* Builds the process's engine: loads the signature files and compiles
- * them. 0 or a negative MXG_E_* (logged with the file and reason). */
+ * them. 0 or a negative MXG_E_* (logged with the file and reason). With
+ * scanning off (c->enabled false) builds nothing and logs a warning. */
 int dp_scan_init(const struct dp_scan_conf *c);
+/* False when [scan] enable = no: the proxy then starts no scan per
+ * message (dp_scan_begin would return NULL). */
+bool dp_scan_enabled(void);
 /* Frees the engine and the per-lcore scratches, after the workers stop. */
 void dp_scan_fini(void);
 

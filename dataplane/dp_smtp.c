@@ -700,10 +700,13 @@ static int msg_start(struct sess *s)
 	if (!s->snap)
 		return MXG_E_AGAIN;
 	/* Released mail (reprocessing port) is scanned again: the policy then
-	 * applies only its virus rules (control/pol.h). */
-	s->scan = dp_scan_begin(&se);
-	if (!s->scan)
-		return MXG_E_NOMEM;
+	 * applies only its virus rules (control/pol.h). With scanning off
+	 * ([scan] enable = no) no message is scanned. */
+	if (dp_scan_enabled()) {
+		s->scan = dp_scan_begin(&se);
+		if (!s->scan)
+			return MXG_E_NOMEM;
+	}
 	o = dp_smtp_out_get(sw, NULL, 0);
 	if (!o)
 		return MXG_E_RANGE;
@@ -988,6 +991,13 @@ static int s_on_end_of_data(struct smtp_srv *srv, void *ud)
 			dp_smtp_msg_fail(s, 451, "4.3.0", "%s", sr.reason);
 		else if (dp_smtp_pol_eod(s, &sr))
 			return 0; /* answered, or the policy's jobs will answer */
+	} else if (!s->failed && s->msg && !dp_scan_enabled()) {
+		/* Scanning off: the policy still decides, on no scan result
+		 * (its scan conditions are false, control/pol.h). */
+		memset(&sr, 0, sizeof(sr));
+		s->sw->st.messages_unscanned++;
+		if (dp_smtp_pol_eod(s, &sr))
+			return 0;
 	}
 	if (s->failed) {
 		dp_smtp_msg_answer_eod(s, s->fcode, s->fenh, s->ftext);

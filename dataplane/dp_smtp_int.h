@@ -50,7 +50,8 @@ struct dp_ctl_ack;
 	X(track_failed) X(bcc_failed)                                                  \
 	X(throttled_connections) X(throttled_messages) X(throttled_recipients)        \
 	X(throttle_evictions) X(filter_blocked_original)                              \
-	X(dnsbl_queries) X(dnsbl_cache_hits) X(dnsbl_listed) X(dnsbl_timeouts)
+	X(dnsbl_queries) X(dnsbl_cache_hits) X(dnsbl_listed) X(dnsbl_timeouts)        \
+	X(messages_unscanned)
 
 struct dp_smtp_stats {
 #define F(n) uint64_t n;

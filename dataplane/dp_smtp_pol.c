@@ -11,7 +11,8 @@
  *	it, to modify it, or to deliver it differently per recipient, and all
  *	of these need the bytes. Memory: at most max_message_size per message
  *	and hold_memory_max_mb per worker; beyond that the message gets 451
- *	4.3.1 (the client retries), never a partial treatment.
+ *	4.3.1 (the client retries), never a partial treatment. Without a
+ *	control plane nothing is held: the built-in policy needs no bytes.
  *
  * AT THE END OF DATA (dp_smtp_pol_eod)
  *	Every recipient is evaluated with the message's one snapshot. Then:
@@ -206,6 +207,13 @@ int dp_smtp_pol_hold(struct sess *s, const uint8_t *p, size_t n)
 {
 	size_t before = s->hold.cap, cap = before ? before : 4096;
 
+	/* Without a control plane the policy is the built-in one (dp_ctl.c):
+	 * it delivers or rejects, never quarantines or rewrites, and has no
+	 * header, body or size condition; no tracking record is written. Nobody
+	 * would read the copy: a whole extra pass over every message byte
+	 * (and its buffer growth) saved. */
+	if (!dp_ctl_enabled())
+		return 0;
 	while (cap < s->hold.len + n) /* what buf_add will grow to */
 		cap *= 2;
 	if (s->sw->hold_bytes - before + cap > s->sw->c->hold_memory_max)

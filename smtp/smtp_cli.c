@@ -842,6 +842,16 @@ int smtp_cli_msg_begin(struct smtp_cli *c, const struct smtp_envelope *env, mxg_
 	return q_flush(c);
 }
 
+/* The index of the first CR or LF in p[i..n), or n. */
+static size_t eol_scan(const uint8_t *p, size_t i, size_t n)
+{
+	const uint8_t *cr = memchr(p + i, '\r', n - i);
+	size_t end = cr ? (size_t)(cr - p) : n;
+	const uint8_t *lf = memchr(p + i, '\n', end - i);
+
+	return lf ? (size_t)(lf - p) : end;
+}
+
 ssize_t smtp_cli_data_write(struct smtp_cli *c, const uint8_t *p, size_t n, mxg_tstamp now)
 {
 	size_t i = 0, run = 0;
@@ -865,55 +875,54 @@ ssize_t smtp_cli_data_write(struct smtp_cli *c, const uint8_t *p, size_t n, mxg_
 			rc = q_sent(c, K_BDAT);
 		return rc ? rc : (ssize_t)n;
 	}
-	/* DATA: dot-stuff, and write every line end as CRLF. */
+	/* DATA: dot-stuff, and write every line end as CRLF. The content is
+	 * copied in runs as long as the chunk: only a stuffed dot or a
+	 * completed bare CR or LF ends one (a copy per line cost more than
+	 * the copying itself on an 80-column message). */
 #define FLUSH_RUN()                                                             \
 	do {                                                                    \
 		rc = smtp_buf_append(&c->out, c->mem, p + run, i - run);        \
 		if (rc)                                                         \
 			return rc;                                              \
+		run = i;                                                        \
 	} while (0)
 	while (i < n) {
 		switch (c->ds) {
 		case DS_BOL:
 			if (p[i] == '.') {
+				FLUSH_RUN(); /* the line's own dot starts the next run */
 				rc = smtp_buf_append(&c->out, c->mem, ".", 1);
 				if (rc)
 					return rc;
 			}
 			c->ds = DS_MID;
 			break;
-		case DS_MID: {
-			while (i < n && p[i] != '\r' && p[i] != '\n')
-				i++;
+		case DS_MID:
+			i = eol_scan(p, i, n);
 			if (i == n)
 				break;
 			if (p[i] == '\r') {
 				i++;
 				c->ds = DS_CR;
 			} else {
-				FLUSH_RUN();
+				FLUSH_RUN(); /* bare LF: write CRLF instead */
 				rc = smtp_buf_append(&c->out, c->mem, "\r\n", 2);
 				if (rc)
 					return rc;
-				i++;
-				run = i;
+				run = ++i;
 				c->ds = DS_BOL;
 			}
 			break;
-		}
 		case DS_CR:
-			if (p[i] == '\n') {
-				i++;
-			} else {
+			if (p[i] != '\n') {
 				FLUSH_RUN(); /* bare CR: complete it to CRLF */
 				rc = smtp_buf_append(&c->out, c->mem, "\n", 1);
 				if (rc)
 					return rc;
-				run = i;
+			} else {
+				i++;
 			}
 			c->ds = DS_BOL;
-			FLUSH_RUN();
-			run = i;
 			break;
 		}
 	}

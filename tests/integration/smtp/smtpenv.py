@@ -47,18 +47,23 @@ SMTP_DEFAULTS = {
 
 class SmtpGateway(TapGateway):
     """TapGateway whose config carries an [smtp] section (|smtp| overrides
-    SMTP_DEFAULTS; a value None drops the key)."""
+    SMTP_DEFAULTS; a value None drops the key) and, with |scan|, a [scan]
+    section of those keys ({"enable": "no"})."""
 
-    def __init__(self, binary, workdir, smtp=None, **kw):
+    def __init__(self, binary, workdir, smtp=None, scan=None, **kw):
         super().__init__(binary, workdir, **kw)
         opts = dict(SMTP_DEFAULTS)
         opts["downstream_smtp_server_addr"] = self.peer4
         opts.update(smtp or {})
         self.smtp_opts = {k: v for k, v in opts.items() if v is not None}
+        self.scan_opts = dict(scan or {})
 
     def config(self, pmd, devargs):
         cfg = super().config(pmd, devargs)
         cfg.extra_lines += ["", "[smtp]"] + [f"{k} = {v}" for k, v in self.smtp_opts.items()]
+        if self.scan_opts:
+            cfg.extra_lines += ["", "[scan]"] + [f"{k} = {v}"
+                                                 for k, v in self.scan_opts.items()]
         return cfg
 
     def _configure_peer(self):

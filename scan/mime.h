@@ -101,7 +101,8 @@ struct mime_part {
 	enum mime_kind kind;
 	char ctype[128];                 /* "type/subtype", lowercase */
 	char charset[64];                /* lowercase, "" when none given */
-	const char *boundary;            /* multipart only (as declared), else NULL */
+	const char *boundary;            /* multipart only (as declared; several
+	                                  * different ones '\n'-separated), else NULL */
 	const char *filename;            /* filename= (2231/2047 decoded), else name=; or NULL */
 	const char *alt_filename;        /* the other of name=/filename= when it differs, or NULL */
 	enum mime_disposition disposition;

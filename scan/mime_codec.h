@@ -68,6 +68,8 @@ enum mime_uu_state {
 	MIME_UU_SEARCH = 0, /* looking for "begin " (x-uuencode parts) */
 	MIME_UU_DATA,       /* inside begin ... end */
 	MIME_UU_DONE,       /* "end" seen: the rest is ignored */
+	MIME_UU_END,        /* zero-length line seen: the next line ends it
+	                     * ("end" expected, anything else counted) */
 };
 struct mime_uu {
 	enum mime_uu_state state;

@@ -20,7 +20,8 @@
  *  - uuencode: the length character of each line is trusted only up to the
  *    characters actually present (short lines decode what they hold and
  *    count an error); lines longer than MIME_UU_LINE_MAX are counted and
- *    dropped.
+ *    dropped. The zero-length line ("`") ends the data as uudecode reads
+ *    it: the line after it should be "end"; another is counted and dropped.
  */
 #include <string.h>
 
@@ -159,6 +160,11 @@ static inline int hexval(uint8_t c)
 	return -1;
 }
 
+/* Bytes that end a run of plain quoted-printable text. */
+static const uint8_t qp_special[256] = {
+	['='] = 1, [' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1,
+};
+
 /* Emits held whitespace (it turned out not to be trailing). */
 static size_t qp_flush_ws(struct mime_qp *st, uint8_t *out)
 {
@@ -266,13 +272,22 @@ size_t mime_qp_decode(struct mime_qp *st, const uint8_t *in, size_t len, uint8_t
 			out[o++] = '\n';
 			break;
 		default: {
-			/* Copy a run of plain bytes at once. */
+			/* Copy a run of plain bytes at once. A blank with a
+			 * plain byte behind it cannot be trailing whitespace:
+			 * it stays in the run (words are not split). */
 			size_t j = i + 1;
 
 			o += qp_flush_ws(st, out + o);
-			while (j < len && in[j] != '=' && in[j] != ' ' && in[j] != '\t' &&
-			       in[j] != '\r' && in[j] != '\n')
-				j++;
+			while (j < len) {
+				if (!qp_special[in[j]]) {
+					j++;
+				} else if ((in[j] == ' ' || in[j] == '\t') && j + 1 < len &&
+					   !qp_special[in[j + 1]]) {
+					j += 2;
+				} else {
+					break;
+				}
+			}
 			memcpy(out + o, in + i, j - i);
 			o += j - i;
 			i = j - 1;
@@ -350,11 +365,21 @@ static size_t uu_line(struct mime_uu *st, const uint8_t *l, size_t n, uint8_t *o
 		st->state = MIME_UU_DONE;
 		return 0;
 	}
+	if (st->state == MIME_UU_END) {
+		st->state = MIME_UU_DONE; /* not "end" (a truncated one?) */
+		st->errors++;
+		return 0;
+	}
 	if (n == 0)
 		return 0; /* blank lines are tolerated */
 	want = UU_DEC(l[0]);
-	if (want == 0)
-		return 0; /* "`" or " ": the zero-length last line */
+	if (want == 0) {
+		/* "`" or " ": the zero-length last line ends the data, as
+		 * uudecode reads it; the next line is "end", or is counted
+		 * and dropped (a truncated "e" decoded as junk bytes before) */
+		st->state = MIME_UU_END;
+		return 0;
+	}
 	have = ((n - 1) / 4) * 3;
 	if (have < want) {
 		/* A short line (trailing spaces stripped by a mailer): decode
@@ -420,7 +445,7 @@ size_t mime_uu_finish(struct mime_uu *st, uint8_t *out)
 		o = uu_line(st, st->line, st->nline, out);
 	st->nline = 0;
 	st->overflow = false;
-	if (st->state == MIME_UU_DATA)
+	if (st->state == MIME_UU_DATA || st->state == MIME_UU_END)
 		st->errors++; /* no "end" line */
 	return o;
 }

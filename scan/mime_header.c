@@ -59,12 +59,31 @@ static int hexv(char c)
 	return -1;
 }
 
-/* Appends raw (maybe 8-bit) text as UTF-8. */
+/* Appends raw (maybe 8-bit) text as UTF-8. Plain ASCII (most header text)
+ * is copied as the converter would pass it, cut at the same place. */
 static size_t put_raw(const char *s, size_t n, char *out, size_t o, size_t cap)
 {
+	size_t i, k;
+
 	if (o + 1 >= cap || n == 0)
 		return o;
-	return o + mime_utf8_oneshot(NULL, (const uint8_t *)s, n, out + o, cap - o, NULL);
+	/* 1..0x7f only: eight bytes at a time (no high bit, no zero byte) */
+	for (i = 0; i + 8 <= n; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, s + i, 8);
+		if ((x & 0x8080808080808080ull) ||
+		    ((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull))
+			break;
+	}
+	for (; i < n && (uint8_t)s[i] - 1u < 0x7fu; i++)
+		;
+	if (i < n)
+		return o + mime_utf8_oneshot(NULL, (const uint8_t *)s, n, out + o, cap - o, NULL);
+	k = n < cap - o - 1 ? n : cap - o - 1;
+	memcpy(out + o, s, k);
+	out[o + k] = '\0';
+	return o + k;
 }
 
 /* Decodes the text of one encoded word into |buf|; returns its length. */
@@ -436,8 +455,12 @@ static void on_param(const char *name, const char *value, void *ud)
 {
 	struct mime_params *c = ud;
 
-	if (!strcmp(name, "boundary") && !c->have_b) {
-		snprintf(c->boundary, sizeof(c->boundary), "%s", value);
+	if (!strcmp(name, "boundary")) {
+		if (!c->have_b)
+			snprintf(c->boundary, sizeof(c->boundary), "%s", value);
+		else
+			(void)mime_bnd_add(c->boundary, sizeof(c->boundary), value,
+					   strcspn(value, "\n"));
 		c->have_b = true;
 	} else if (!strcmp(name, "charset") && !c->have_cs) {
 		size_t k = 0;

@@ -19,6 +19,16 @@
  *    "h&#116;tp://" obfuscation is undone before URL rules run.
  * Bounds: tag names 16 bytes, attribute values 4 KiB (longer: truncated and
  * flagged), entities 32 bytes; memory is one fixed struct.
+ *
+ * Speed: the states that see most bytes consume runs, not bytes, with a
+ * byte-class table (cls[]): text up to the next '<' or '&', tag and
+ * attribute names up to their delimiter, whitespace between attributes,
+ * link values up to their quote or '&', comments up to the next '>'
+ * (the dashes before it decided from the run of '-' and '!' ending
+ * there). Text runs of OUT_DIRECT bytes and more go to the callback in
+ * place instead of through the output buffer. Same output as the
+ * byte-at-a-time machine (the state after every byte is unchanged), in
+ * fewer, larger pieces.
  */
 #include <string.h>
 
@@ -26,6 +36,21 @@
 
 #define VAL_MAX 4096
 #define OUT_MAX 1024
+#define OUT_DIRECT 256 /* text runs this long skip the output buffer */
+
+/* Byte classes (cls[]). */
+#define C_SP 0x01    /* whitespace: ' ' \t \n \r \f */
+#define C_NSTOP 0x02 /* ends a tag name: whitespace '/' '>' */
+#define C_ASTOP 0x04 /* ends an attribute name: whitespace '/' '>' '=' */
+#define C_USTOP 0x08 /* ends an unquoted value: whitespace '>' '&' */
+
+static const uint8_t cls[256] = {
+	[' '] = C_SP | C_NSTOP | C_ASTOP | C_USTOP, ['\t'] = C_SP | C_NSTOP | C_ASTOP | C_USTOP,
+	['\n'] = C_SP | C_NSTOP | C_ASTOP | C_USTOP, ['\r'] = C_SP | C_NSTOP | C_ASTOP | C_USTOP,
+	['\f'] = C_SP | C_NSTOP | C_ASTOP | C_USTOP,
+	['/'] = C_NSTOP | C_ASTOP, ['>'] = C_NSTOP | C_ASTOP | C_USTOP,
+	['='] = C_ASTOP, ['&'] = C_USTOP,
+};
 
 enum hstate {
 	H_TEXT = 0,
@@ -68,27 +93,24 @@ struct mime_html {
 	uint8_t out[OUT_MAX];
 };
 
+#define E(n, c) { n, sizeof(n) - 1, c }
 static const struct {
 	const char *name;
+	uint8_t len;
 	uint32_t cp;
 } entities[] = {
-	{ "amp", '&' },     { "lt", '<' },      { "gt", '>' },      { "quot", '"' },
-	{ "apos", '\'' },   { "nbsp", 0xa0 },   { "copy", 0xa9 },   { "reg", 0xae },
-	{ "trade", 0x2122 }, { "hellip", 0x2026 }, { "mdash", 0x2014 }, { "ndash", 0x2013 },
-	{ "lsquo", 0x2018 }, { "rsquo", 0x2019 }, { "ldquo", 0x201c }, { "rdquo", 0x201d },
-	{ "euro", 0x20ac }, { "pound", 0xa3 },  { "yen", 0xa5 },    { "cent", 0xa2 },
-	{ "sect", 0xa7 },   { "deg", 0xb0 },    { "middot", 0xb7 }, { "bull", 0x2022 },
-	{ "shy", 0xad },    { "zwnj", 0x200c }, { "zwj", 0x200d },  { "lrm", 0x200e },
-	{ "rlm", 0x200f },  { "auml", 0xe4 },   { "ouml", 0xf6 },   { "uuml", 0xfc },
-	{ "Auml", 0xc4 },   { "Ouml", 0xd6 },   { "Uuml", 0xdc },   { "szlig", 0xdf },
-	{ "eacute", 0xe9 }, { "egrave", 0xe8 }, { "agrave", 0xe0 }, { "ccedil", 0xe7 },
-	{ "colon", ':' },   { "sol", '/' },     { "period", '.' },  { "commat", '@' },
-	{ "Tab", '\t' },    { "NewLine", '\n' },
-};
-
-
-static const char *const link_attrs[] = {
-	"href", "src", "action", "background", "formaction", "poster",
+	E("amp", '&'),     E("lt", '<'),      E("gt", '>'),      E("quot", '"'),
+	E("apos", '\''),   E("nbsp", 0xa0),   E("copy", 0xa9),   E("reg", 0xae),
+	E("trade", 0x2122), E("hellip", 0x2026), E("mdash", 0x2014), E("ndash", 0x2013),
+	E("lsquo", 0x2018), E("rsquo", 0x2019), E("ldquo", 0x201c), E("rdquo", 0x201d),
+	E("euro", 0x20ac), E("pound", 0xa3),  E("yen", 0xa5),    E("cent", 0xa2),
+	E("sect", 0xa7),   E("deg", 0xb0),    E("middot", 0xb7), E("bull", 0x2022),
+	E("shy", 0xad),    E("zwnj", 0x200c), E("zwj", 0x200d),  E("lrm", 0x200e),
+	E("rlm", 0x200f),  E("auml", 0xe4),   E("ouml", 0xf6),   E("uuml", 0xfc),
+	E("Auml", 0xc4),   E("Ouml", 0xd6),   E("Uuml", 0xdc),   E("szlig", 0xdf),
+	E("eacute", 0xe9), E("egrave", 0xe8), E("agrave", 0xe0), E("ccedil", 0xe7),
+	E("colon", ':'),   E("sol", '/'),     E("period", '.'),  E("commat", '@'),
+	E("Tab", '\t'),    E("NewLine", '\n'),
 };
 
 static void out_flush(struct mime_html *h)
@@ -170,17 +192,9 @@ static size_t ent_decode(const char *e, size_t n, uint8_t *b)
 		return utf8_put(cp, b);
 	}
 	for (size_t k = 0; k < sizeof(entities) / sizeof(entities[0]); k++)
-		if (strlen(entities[k].name) == n && !memcmp(entities[k].name, e, n))
+		if (entities[k].len == n && !memcmp(entities[k].name, e, n))
 			return utf8_put(entities[k].cp, b);
 	return 0;
-}
-
-static bool in_list(const char *s, const char *const *l, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(s, l[i]))
-			return true;
-	return false;
 }
 
 /* Appends to the attribute value (links only). */
@@ -247,10 +261,29 @@ static void link_end(struct mime_html *h)
 
 static void attr_start_value(struct mime_html *h)
 {
+	const char *a = h->attr;
+
 	h->attr[h->nattr] = '\0';
-	/* quick length test first: most attributes are no link */
-	h->link_attr = (h->nattr == 3 || h->nattr == 4 || h->nattr == 6 || h->nattr == 10) &&
-		       in_list(h->attr, link_attrs, sizeof(link_attrs) / sizeof(link_attrs[0]));
+	/* href, src, action, background, formaction, poster, by length:
+	 * most attributes are no link. The name is compared as a C string
+	 * (a NUL byte from the input ends it), as it always was. */
+	switch (h->nattr == 3 || h->nattr == 4 || h->nattr == 6 || h->nattr == 10 ?
+		strlen(a) : 0) {
+	case 3:
+		h->link_attr = !memcmp(a, "src", 3);
+		break;
+	case 4:
+		h->link_attr = !memcmp(a, "href", 4);
+		break;
+	case 6:
+		h->link_attr = !memcmp(a, "action", 6) || !memcmp(a, "poster", 6);
+		break;
+	case 10:
+		h->link_attr = !memcmp(a, "background", 10) || !memcmp(a, "formaction", 10);
+		break;
+	default:
+		h->link_attr = false;
+	}
 	h->nval = 0;
 	h->val_trunc = false;
 }
@@ -307,6 +340,48 @@ static inline bool is_sp(uint8_t c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
 }
 
+/* Index of the first '<' or '&' in [i, len), or len: eight bytes at a
+ * time (SWAR zero-byte test), text between tags is most of the input. */
+static size_t text_stop(const uint8_t *in, size_t i, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+
+	while (i + 8 <= len) {
+		uint64_t x, a, b;
+
+		memcpy(&x, in + i, 8);
+		a = x ^ (ones * '<');
+		b = x ^ (ones * '&');
+		if ((((a - ones) & ~a) | ((b - ones) & ~b)) & highs)
+			break;
+		i += 8;
+	}
+	while (i < len && in[i] != '<' && in[i] != '&')
+		i++;
+	return i;
+}
+
+/* The comment's dash count after its bytes [i, k) (no '>' among them),
+ * from |d| before i: every byte but '-' and '!' resets it, so only the
+ * run of those two ending at k matters; it is replayed as the byte
+ * machine would ('-' counts up to 2, '!' keeps a 2 and resets less). */
+static uint8_t comment_dashes(const uint8_t *in, size_t i, size_t k, uint8_t d)
+{
+	size_t j = k;
+
+	while (j > i && (in[j - 1] == '-' || in[j - 1] == '!'))
+		j--;
+	if (j > i)
+		d = 0;
+	for (; j < k; j++) {
+		if (in[j] == '-')
+			d = d < 2 ? d + 1 : d;
+		else if (d < 2)
+			d = 0;
+	}
+	return d;
+}
+
 void mime_html_feed(struct mime_html *h, const uint8_t *in, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -314,11 +389,15 @@ void mime_html_feed(struct mime_html *h, const uint8_t *in, size_t len)
 
 		switch (h->st) {
 		case H_TEXT: {
-			size_t j = i;
+			size_t j = text_stop(in, i, len);
 
-			while (j < len && in[j] != '<' && in[j] != '&')
-				j++;
-			out_put(h, in + i, j - i);
+			if (j - i >= OUT_DIRECT && h->cb.on_text) {
+				/* a long run goes on in place */
+				out_flush(h);
+				h->cb.on_text(in + i, j - i, h->ud);
+			} else {
+				out_put(h, in + i, j - i);
+			}
 			if (j == len) {
 				i = len;
 				break;
@@ -372,24 +451,47 @@ void mime_html_feed(struct mime_html *h, const uint8_t *in, size_t len)
 			}
 			break;
 		case H_TAGNAME:
-			if (c == '>') {
-				tag_end(h);
-			} else if (is_sp(c) || c == '/') {
-				h->st = H_INTAG;
-			} else if (h->ntag < 16) {
-				h->tag[h->ntag++] = lc(c);
+			/* the name up to its delimiter, in one run */
+			while (!(cls[c] & C_NSTOP)) {
+				if (h->ntag < 16)
+					h->tag[h->ntag++] = lc(c);
+				if (++i == len)
+					break;
+				c = in[i];
 			}
+			if (i == len)
+				break;
+			if (c == '>')
+				tag_end(h);
+			else
+				h->st = H_INTAG; /* whitespace or '/' */
 			break;
 		case H_INTAG:
+			while (c == '/' || (cls[c] & C_SP)) {
+				if (++i == len)
+					break;
+				c = in[i];
+			}
+			if (i == len)
+				break;
 			if (c == '>') {
 				tag_end(h);
-			} else if (!is_sp(c) && c != '/') {
+			} else {
 				h->nattr = 0;
 				h->attr[h->nattr++] = lc(c);
 				h->st = H_ATTRNAME;
 			}
 			break;
 		case H_ATTRNAME:
+			while (!(cls[c] & C_ASTOP)) {
+				if (h->nattr < 16)
+					h->attr[h->nattr++] = lc(c);
+				if (++i == len)
+					break;
+				c = in[i];
+			}
+			if (i == len)
+				break;
 			if (c == '=') {
 				attr_start_value(h);
 				h->st = H_BEFOREVAL;
@@ -443,6 +545,23 @@ void mime_html_feed(struct mime_html *h, const uint8_t *in, size_t len)
 				}
 				i = (size_t)(e - in);
 				c = q;
+			} else {
+				/* the value up to its end or an entity, in one run */
+				size_t j = i;
+
+				if (q)
+					while (j < len && in[j] != q && in[j] != '&')
+						j++;
+				else
+					while (j < len && !(cls[in[j]] & C_USTOP))
+						j++;
+				val_put(h, in + i, j - i);
+				if (j == len) {
+					i = len;
+					break;
+				}
+				i = j;
+				c = in[i];
 			}
 			if ((q && c == q) || (!q && is_sp(c))) {
 				link_end(h);
@@ -473,15 +592,18 @@ void mime_html_feed(struct mime_html *h, const uint8_t *in, size_t len)
 			}
 			break;
 		case H_COMMENT: {
-			/* Skip fast to the next '>' and look at the dashes before. */
-			if (c == '-') {
-				if (h->dashes < 2)
-					h->dashes++;
-			} else if (c == '>' && h->dashes >= 2) {
+			/* Skip fast to the next '>' and look at the dashes before
+			 * it ("-->", and "--!>" as HTML5 allows). */
+			const uint8_t *gt = memchr(in + i, '>', len - i);
+			size_t k = gt ? (size_t)(gt - in) : len;
+
+			h->dashes = comment_dashes(in, i, k, h->dashes);
+			i = k;
+			if (!gt)
+				break;
+			if (h->dashes >= 2) {
 				h->st = H_TEXT;
 				h->nent = 0;
-			} else if (c == '!' && h->dashes >= 2) {
-				/* "--!>" also closes a comment (HTML5) */
 			} else {
 				h->dashes = 0;
 			}

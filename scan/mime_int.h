@@ -182,9 +182,31 @@ static inline void mime_field_split(const uint8_t *h, size_t n, size_t *ne, size
 	*ve = n;
 }
 
-/* Which interpreted field the name |h| (|ne| bytes) is. */
+/* Which interpreted field the name |h| (|ne| bytes) is. RFC 5322 allows
+ * no comment in a field name, but "Content-Type(x): multipart/..." is read
+ * as Content-Type, comments (nested) and blanks dropped: ClamAV reads it
+ * so, a lenient client may too, and the other reading (one text body)
+ * still has its bytes scanned as the multipart's preamble. */
 static inline enum mime_fld mime_field_id(const uint8_t *h, size_t ne)
 {
+	uint8_t nm[32];
+	size_t k = 0, depth = 0;
+
+	if (ne > 0 && memchr(h, '(', ne) != NULL) {
+		for (size_t i = 0; i < ne; i++) {
+			if (h[i] == '(') {
+				depth++;
+			} else if (h[i] == ')' && depth > 0) {
+				depth--;
+			} else if (depth == 0 && h[i] != ' ' && h[i] != '\t') {
+				if (k == sizeof(nm))
+					return MIME_FLD_OTHER;
+				nm[k++] = h[i];
+			}
+		}
+		h = nm;
+		ne = k;
+	}
 	if (mime_ieq(h, ne, "content-type"))
 		return MIME_FLD_CT;
 	if (mime_ieq(h, ne, "content-transfer-encoding"))
@@ -196,7 +218,9 @@ static inline enum mime_fld mime_field_id(const uint8_t *h, size_t ne)
 
 /* ---- field values (mime_header.c) ---- */
 
-/* The parameters the readers use, first occurrence wins. */
+/* The parameters the readers use, first occurrence wins; except boundary:
+ * several different boundary= values are all kept, '\n'-separated (both
+ * readings of such a multipart are exposed, mime_match_boundary). */
 struct mime_params {
 	char boundary[4096];
 	char charset[64];          /* lowercase, without spaces and quotes */
@@ -231,6 +255,46 @@ bool mime_ct_parse(const char *v, size_t n, struct mime_ct *ct);
 static inline bool mime_ct_replaces(bool have_ct, bool have_mp, bool mp)
 {
 	return !have_ct || (mp && !have_mp);
+}
+
+/* Adds |b| (|bl| bytes) to the '\n'-separated boundary list |list| (of
+ * capacity |cap|) unless it is there. False when it was there or does
+ * not fit. */
+static inline bool mime_bnd_add(char *list, size_t cap, const char *b, size_t bl)
+{
+	size_t ll = strlen(list);
+
+	for (const char *a = list; *a;) {
+		size_t al = strcspn(a, "\n");
+
+		if (al == bl && !memcmp(a, b, bl))
+			return false;
+		a += al + (a[al] == '\n');
+	}
+	if (!bl || ll + 1 + bl + 1 > cap)
+		return false;
+	if (ll)
+		list[ll++] = '\n';
+	memcpy(list + ll, b, bl);
+	list[ll + bl] = '\0';
+	return true;
+}
+
+/* A second multipart Content-Type (|ct|) on a part that is already a
+ * multipart with boundary |cur|: when its boundary differs, both delimit
+ * the part (every part either reading shows is exposed): |ct|'s boundary
+ * becomes "cur\nnew" and true is returned (|ct| then replaces). */
+static inline bool mime_ct_merge(struct mime_ct *ct, const char *cur, bool have_mp)
+{
+	char nb[sizeof(ct->prm.boundary)];
+
+	if (!have_mp || !ct->multipart || !cur)
+		return false;
+	snprintf(nb, sizeof(nb), "%s", cur);
+	if (!mime_bnd_add(nb, sizeof(nb), ct->prm.boundary, strlen(ct->prm.boundary)))
+		return false;
+	memcpy(ct->prm.boundary, nb, sizeof(nb));
+	return true;
 }
 
 /* The encoding named by a Content-Transfer-Encoding value |v| (|n|

@@ -9,7 +9,9 @@
  *	delimiters (the next one does not start with '-') go out as one span,
  *	not one event per line (coalesce(); in text/plain the same for lines
  *	that cannot start a uuencode "begin"). mime_parser_reset() reuses a
- *	parser, its buffers and one spare frame for the next message. The line end before a boundary belongs to
+ *	parser, its buffers, and the frames and message/rfc822 parsers of
+ *	earlier messages (spare lists: no allocation once warm) for the next
+ *	message. The line end before a boundary belongs to
  *	the boundary (RFC 2046 5.1.1), so the parser holds back each line end
  *	of a body until the next line is known not to be a delimiter. Open
  *	entities form a stack of frames (the message, multiparts, the current
@@ -44,7 +46,13 @@
  *	- Duplicate Content-Type: the first wins, except that a later multipart
  *	  with a boundary beats an earlier non-multipart. The multipart reading
  *	  exposes every part decoded, while the bytes of the other reading are
- *	  still delivered (as preamble, parts and epilogue).
+ *	  still delivered (as preamble, parts and epilogue). Two multipart
+ *	  Content-Types, or two boundary= parameters, with different
+ *	  boundaries: both are delimiters of the part (mime_ct_merge), so the
+ *	  parts of either reading are decoded (ClamAV reads only one and
+ *	  misses an attachment behind the other).
+ *	- A comment in a field name ("Content-Type(x):") is dropped before the
+ *	  name is recognised (mime_field_id).
  *	- Header lines: "Name : value" is accepted; a line without a colon
  *	  before any header of the part starts the body (what mime4j and
  *	  Python do, and what a client shows as text); after a header it is
@@ -102,7 +110,7 @@ struct frame {
 	struct mime_part part;        /* public view */
 	struct frame *up;             /* enclosing frame in this parser */
 	enum fstate state;
-	char *boundary;               /* multipart: allocated copy */
+	char *boundary;               /* multipart: bbuf, or NULL when none */
 	size_t blen;
 	bool closed;                  /* close delimiter seen */
 	bool seen_delim;              /* any delimiter seen */
@@ -131,6 +139,8 @@ struct frame {
 	struct mime_part uu_part;
 	char uu_name[256];
 	struct mime_uu uu;
+	char *bbuf;                   /* boundary storage, kept with the frame */
+	size_t bcap;
 };
 
 struct mime_parser {
@@ -167,7 +177,11 @@ struct mime_parser {
 	bool hdr_pending, hdr_over;
 	bool limit_decoded_seen;
 	bool bare_lf_seen;
-	struct frame *spare;          /* root only: one freed frame kept for reuse */
+	struct frame *spare;          /* root only: freed frames kept for reuse
+	                               * (linked by |up|) */
+	struct mime_parser *spare_sub; /* root only: released message/rfc822
+	                               * parsers kept for reuse */
+	struct mime_parser *next_spare; /* link in root->spare_sub */
 	uint8_t dbuf[DBUF_SIZE];      /* decoder output */
 	uint8_t ubuf[DBUF_SIZE + MIME_UU_LINE_MAX]; /* uu-in-text output */
 };
@@ -341,10 +355,15 @@ static struct frame *frame_push(struct mime_parser *p, struct frame *up, const c
 	struct frame *f = r->spare;
 
 	if (f) {
-		r->spare = NULL;
+		char *bbuf = f->bbuf;
+		size_t bcap = f->bcap;
+
+		r->spare = f->up;
 		memset(f, 0, offsetof(struct frame, fn));
 		f->fn[0] = f->alt[0] = f->ct_name[0] = f->cd_name[0] = '\0';
 		memset(&f->name_conflict, 0, sizeof(*f) - offsetof(struct frame, name_conflict));
+		f->bbuf = bbuf;
+		f->bcap = bcap;
 	} else {
 		f = mxg_calloc(p->mem, 1, sizeof(*f));
 	}
@@ -367,6 +386,7 @@ static struct frame *frame_push(struct mime_parser *p, struct frame *up, const c
 }
 
 static void frame_free(struct mime_parser *p, struct frame *f);
+static void sub_release(struct mime_parser *c);
 
 /* ---- metadata from headers ---- */
 
@@ -382,7 +402,8 @@ static void hdr_content_type(struct mime_parser *p, struct frame *f, const char 
 		f->part.flags |= MIME_PF_CT_DUP;
 		anomaly(p, &f->part, MIME_ANOM_CT_DUP);
 	}
-	if (!mime_ct_replaces(f->have_ct, f->ct_multipart, ct.multipart))
+	if (!mime_ct_replaces(f->have_ct, f->ct_multipart, ct.multipart) &&
+	    !mime_ct_merge(&ct, f->boundary, f->ct_multipart))
 		return;
 	f->have_ct = true;
 	f->ct_multipart = ct.multipart;
@@ -393,18 +414,26 @@ static void hdr_content_type(struct mime_parser *p, struct frame *f, const char 
 		snprintf(f->ct_name, sizeof(f->ct_name), "%s", ct.prm.name);
 	if (ct.prm.dup_name)
 		f->name_conflict = true;
-	mxg_free(p->mem, f->boundary);
 	f->boundary = NULL;
 	f->blen = 0;
 	if (ct.bnd) {
 		size_t bl = strlen(ct.prm.boundary);
 
-		f->boundary = mxg_malloc(p->mem, bl + 1);
-		if (!f->boundary) {
-			p->root->err = MXG_E_NOMEM;
-			return;
+		/* The storage stays with the frame (and its reuse): a warm
+		 * parser allocates nothing per message. */
+		if (bl + 1 > f->bcap) {
+			size_t cap = bl + 1 < 80 ? 80 : bl + 1;
+			char *nb = mxg_realloc(p->mem, f->bbuf, cap);
+
+			if (!nb) {
+				p->root->err = MXG_E_NOMEM;
+				return;
+			}
+			f->bbuf = nb;
+			f->bcap = cap;
 		}
-		memcpy(f->boundary, ct.prm.boundary, bl + 1);
+		memcpy(f->bbuf, ct.prm.boundary, bl + 1);
+		f->boundary = f->bbuf;
 		f->blen = bl;
 	}
 }
@@ -821,7 +850,7 @@ static void frame_close(struct mime_parser *p)
 		}
 		if (pt->kind == MIME_KIND_MESSAGE && f->child) {
 			mime_parser_finish(f->child);
-			mime_parser_free(f->child);
+			sub_release(f->child);
 			f->child = NULL;
 		} else if (pt->kind == MIME_KIND_LEAF) {
 			text_finish(p, f);
@@ -834,18 +863,34 @@ static void frame_close(struct mime_parser *p)
 	frame_free(p, f);
 }
 
+/* Frames and inner parsers are not freed but kept on the root's spare
+ * lists: their number is bounded by the deepest nesting seen, and a warm
+ * parser then allocates nothing per message. */
 static void frame_free(struct mime_parser *p, struct frame *f)
 {
 	struct mime_parser *r = p->root;
 
 	if (f->child)
-		mime_parser_free(f->child);
-	mxg_free(p->mem, f->boundary);
-	if (!r->spare && p->mem == r->mem) {
-		r->spare = f;
-		return;
+		sub_release(f->child);
+	f->child = NULL;
+	f->up = r->spare;
+	r->spare = f;
+}
+
+/* An inner (message/rfc822) parser is done: its frames and itself go to
+ * the root's spare lists, its buffers stay with it. */
+static void sub_release(struct mime_parser *c)
+{
+	struct mime_parser *r = c->root;
+
+	while (c->top) {
+		struct frame *f = c->top;
+
+		c->top = f->up;
+		frame_free(c, f);
 	}
-	mxg_free(p->mem, f);
+	c->next_spare = r->spare_sub;
+	r->spare_sub = c;
 }
 
 /* ---- boundaries ---- */
@@ -882,24 +927,37 @@ const void *mime_match_boundary(const struct mime_bstack *s, const uint8_t *l, s
 		return NULL;
 	while (t > 2 && (l[t - 1] == ' ' || l[t - 1] == '\t' || l[t - 1] == '\r'))
 		t--;
+	/* A boundary may hold alternatives separated by '\n' (two boundary=
+	 * parameters or two multipart Content-Types, mime_ct_merge): each
+	 * one is a delimiter of the entity. */
 	for (e = s->next(s->ud, NULL, &b, &bl); e; e = s->next(s->ud, e, &b, &bl)) {
-		if (!bl || t - 2 < bl || memcmp(l + 2, b, bl) != 0)
-			continue;
-		if (t - 2 == bl) {
-			*close = false;
-			return e;
-		}
-		if (t - 2 == bl + 2 && l[t - 1] == '-' && l[t - 2] == '-') {
-			*close = true;
-			return e;
+		for (size_t al, rest = bl; rest; b += al + 1, rest -= al + (al < rest)) {
+			const char *nl = memchr(b, '\n', rest);
+
+			al = nl ? (size_t)(nl - b) : rest;
+			if (!al || t - 2 < al || memcmp(l + 2, b, al) != 0)
+				continue;
+			if (t - 2 == al) {
+				*close = false;
+				return e;
+			}
+			if (t - 2 == al + 2 && l[t - 1] == '-' && l[t - 2] == '-') {
+				*close = true;
+				return e;
+			}
 		}
 	}
 	for (e = s->next(s->ud, NULL, &b, &bl); e; e = s->next(s->ud, e, &b, &bl)) {
-		if (!bl || n - 2 < bl || memcmp(l + 2, b, bl) != 0)
-			continue;
-		*close = n - 2 >= bl + 2 && l[2 + bl] == '-' && l[3 + bl] == '-';
-		*suffix = true;
-		return e;
+		for (size_t al, rest = bl; rest; b += al + 1, rest -= al + (al < rest)) {
+			const char *nl = memchr(b, '\n', rest);
+
+			al = nl ? (size_t)(nl - b) : rest;
+			if (!al || n - 2 < al || memcmp(l + 2, b, al) != 0)
+				continue;
+			*close = n - 2 >= al + 2 && l[2 + al] == '-' && l[3 + al] == '-';
+			*suffix = true;
+			return e;
+		}
 	}
 	return NULL;
 }
@@ -1086,11 +1144,20 @@ static size_t hdr_input(struct mime_parser *p, const uint8_t *in, size_t len)
 	const uint8_t *q = memchr(in, '\n', len);
 	size_t m = q ? (size_t)(q - in) + 1 : len;
 	size_t cap = mime_hline_cap(&p->root->lim);
+	const uint8_t *l = p->line;
 
-	if (!buf_add(p, &p->line, &p->nline, &p->line_cap, cap, in, m))
+	if (q && !p->nline && !p->line_over && m <= cap) {
+		/* The whole line is in the input: read it there, no copy
+		 * (what follows only reads the line). */
+		l = in;
+		p->nline = m;
+	} else if (!buf_add(p, &p->line, &p->nline, &p->line_cap, cap, in, m)) {
 		p->line_over = true;
+	}
 	if (!q)
 		return m;
+	if (l != in)
+		l = p->line;
 	size_t n = p->nline;
 	uint8_t eol[2] = { '\n', 0 };
 	size_t ne = 1;
@@ -1098,12 +1165,12 @@ static size_t hdr_input(struct mime_parser *p, const uint8_t *in, size_t len)
 	if (p->line_over) {
 		/* Truncated: the cut line still ends here. */
 		p->hdr_over = true;
-		if (n && p->line[n - 1] == '\n')
+		if (n && l[n - 1] == '\n')
 			n--;
 	} else {
 		n--; /* '\n' */
 	}
-	if (n && p->line[n - 1] == '\r') {
+	if (n && l[n - 1] == '\r') {
 		n--;
 		eol[0] = '\r';
 		eol[1] = '\n';
@@ -1115,7 +1182,7 @@ static size_t hdr_input(struct mime_parser *p, const uint8_t *in, size_t len)
 	p->nline = 0;
 	/* header_line may sink into the body: copy the line out of p->line
 	 * is unnecessary, sink never touches p->line. */
-	header_line(p, p->line, n, eol, ne);
+	header_line(p, l, n, eol, ne);
 	p->first_line = false;
 	if (p->hdr_over && !p->hdr_pending)
 		p->hdr_over = false;
@@ -1327,8 +1394,27 @@ struct mime_parser *mime_parser_new(const struct mxg_mem *mem, const struct mime
 static struct mime_parser *parser_new_sub(struct mime_parser *parent, struct frame *f)
 {
 	struct mime_parser *r = parent->root;
-	struct mime_parser *c = parser_alloc(parent->mem, &r->lim, NULL, NULL);
+	struct mime_parser *c = r->spare_sub;
 
+	if (c) {
+		/* Reuse a released inner parser with its buffers: as new. */
+		uint8_t *line = c->line, *hdr = c->hdr;
+		size_t line_cap = c->line_cap, hdr_cap = c->hdr_cap;
+
+		r->spare_sub = c->next_spare;
+		memset(c, 0, offsetof(struct mime_parser, dbuf));
+		c->mem = parent->mem;
+		mime_limits_norm(&c->lim, &r->lim);
+		c->root = c;
+		c->bol = true;
+		c->first_line = true;
+		c->line = line;
+		c->line_cap = line_cap;
+		c->hdr = hdr;
+		c->hdr_cap = hdr_cap;
+	} else {
+		c = parser_alloc(parent->mem, &r->lim, NULL, NULL);
+	}
 	if (!c) {
 		r->err = MXG_E_NOMEM;
 		return NULL;
@@ -1352,8 +1438,23 @@ void mime_parser_free(struct mime_parser *p)
 		p->top = f->up;
 		frame_free(p, f);
 	}
-	if (p->root == p)
-		mxg_free(p->mem, p->spare);
+	if (p->root == p) {
+		while (p->spare) {
+			struct frame *f = p->spare;
+
+			p->spare = f->up;
+			mxg_free(p->mem, f->bbuf);
+			mxg_free(p->mem, f);
+		}
+		while (p->spare_sub) {
+			struct mime_parser *c = p->spare_sub;
+
+			p->spare_sub = c->next_spare;
+			mxg_free(p->mem, c->line);
+			mxg_free(p->mem, c->hdr);
+			mxg_free(p->mem, c);
+		}
+	}
 	mxg_free(p->mem, p->line);
 	mxg_free(p->mem, p->hdr);
 	mxg_free(p->mem, p);
@@ -1362,6 +1463,7 @@ void mime_parser_free(struct mime_parser *p)
 void mime_parser_reset(struct mime_parser *p)
 {
 	struct frame *spare;
+	struct mime_parser *spare_sub;
 	uint8_t *line = p->line, *hdr = p->hdr;
 	size_t line_cap = p->line_cap, hdr_cap = p->hdr_cap;
 
@@ -1372,11 +1474,13 @@ void mime_parser_reset(struct mime_parser *p)
 		frame_free(p, f);
 	}
 	spare = p->spare;
+	spare_sub = p->spare_sub;
 	/* Everything before dbuf is state; the two decode buffers need no
 	 * clearing (always written before they are read). */
 	memset((uint8_t *)p + offsetof(struct mime_parser, res), 0,
 	       offsetof(struct mime_parser, dbuf) - offsetof(struct mime_parser, res));
 	p->spare = spare;
+	p->spare_sub = spare_sub;
 	p->line = line;
 	p->line_cap = line_cap;
 	p->hdr = hdr;

@@ -228,7 +228,8 @@ static void fld_content_type(struct walk *w, struct wpart *f, const char *v, siz
 
 	if (!mime_ct_parse(v, n, &ct))
 		return;
-	if (!mime_ct_replaces(f->have_ct, f->ct_multipart, ct.multipart))
+	if (!mime_ct_replaces(f->have_ct, f->ct_multipart, ct.multipart) &&
+	    !mime_ct_merge(&ct, f->boundary, f->ct_multipart))
 		return;
 	f->have_ct = true;
 	f->ct_multipart = ct.multipart;

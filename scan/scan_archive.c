@@ -7,6 +7,11 @@
  *	read_support_filter_all(), plus format_raw so that a lone compressed
  *	stream (x.gz, x.bz2, x.xz, x.zst) becomes one member. Raw format with
  *	no filter means "not an archive" and is reported as such.
+ *	Formats libarchive does not read (SZDD, BinHex, TNEF, OneNote, RTF
+ *	objects, PDF streams, OLE2 streams) are sniffed first and handed to
+ *	our decoders (scan_archive_int.h); their members go through the same
+ *	memb_begin/memb_push/memb_end as libarchive's, so every limit and the
+ *	recursion apply to both.
  *
  * LIMITS AND WORK
  *	Every byte libarchive pulls from the input goes through read_cb()
@@ -34,6 +39,7 @@
 
 #include "mxg_err.h"
 #include "scan_archive.h"
+#include "scan_archive_int.h"
 
 #define CHUNK (64 * 1024)  /* decompressed bytes per archive_read_data() */
 #define READ_BLOCK (64 * 1024)
@@ -68,7 +74,7 @@ struct level {
 
 void scan_archive_limits_default(struct scan_archive_limits *l)
 {
-	l->max_depth = 5;
+	l->max_depth = 10;
 	l->max_members = 10000;
 	l->max_total_bytes = 512ull << 20;
 	l->max_member_bytes = 256ull << 20;
@@ -197,6 +203,8 @@ static la_int64_t skip_cb(struct archive *ar, void *cd, la_int64_t req)
 /* ---- helpers ---- */
 
 static bool tar_like(const uint8_t *p, size_t n);
+static bool cpio_bin_like(const uint8_t *p, size_t n);
+static const struct own_format *own_format(const uint8_t *p, size_t n);
 
 bool scan_archive_sniff(const uint8_t *p, size_t n)
 {
@@ -229,7 +237,56 @@ bool scan_archive_sniff(const uint8_t *p, size_t n)
 	/* lha: "-lh?-" or "-lz?-" at offset 2 */
 	if (n >= 7 && p[2] == '-' && p[3] == 'l' && (p[4] == 'h' || p[4] == 'z') && p[6] == '-')
 		return true;
-	return false;
+	if (cpio_bin_like(p, n))
+		return true;
+	/* ISO 9660 / UDF: a volume descriptor after the 32 KiB system area */
+	if (n >= 0x8006 && (memcmp(p + 0x8001, "CD001", 5) == 0 ||
+			    memcmp(p + 0x8001, "BEA01", 5) == 0))
+		return true;
+	return own_format(p, n) != NULL;
+}
+
+bool scan_archive_sniff_defer(const uint8_t *p, size_t n)
+{
+	/* the system area of an ISO 9660 image (32 KiB) is zero in practice;
+	 * 512 bytes of zeros say little, but holding such a file whole is
+	 * what it takes to see the volume descriptor */
+	if (n < 512)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+/* Old binary cpio (magic 070707 as a 16-bit word, either byte order): the
+ * name size must be sane and the name NUL-terminated where it says, and
+ * the mode a known file type. A 2-byte magic alone would claim too much. */
+static bool cpio_bin_like(const uint8_t *p, size_t n)
+{
+	bool le;
+	unsigned mode, nsz;
+
+	if (n < 28)
+		return false;
+	if (p[0] == 0xc7 && p[1] == 0x71)
+		le = true;
+	else if (p[0] == 0x71 && p[1] == 0xc7)
+		le = false;
+	else
+		return false;
+	mode = le ? (unsigned)p[6] | (unsigned)p[7] << 8 : (unsigned)p[6] << 8 | p[7];
+	nsz = le ? (unsigned)p[20] | (unsigned)p[21] << 8 : (unsigned)p[20] << 8 | p[21];
+	switch (mode & 0170000) {
+	case 0100000: case 0040000: case 0120000: case 0060000: case 0020000:
+	case 0010000: case 0140000:
+		break;
+	default:
+		return false;
+	}
+	if (nsz < 2 || nsz > 1024 || 26 + (size_t)nsz > n)
+		return false;
+	return p[26 + nsz - 1] == 0 && p[26] != 0;
 }
 
 /* An old (v7) or damaged tar header: octal mode, size and checksum fields
@@ -413,18 +470,188 @@ static int nested_add(struct scan_archive *a, struct nested *nb, const uint8_t *
 	return 0;
 }
 
-/* Reads one member's data: limits, delivery, nested collection. Returns 0,
- * or a negative code (callback / NOMEM); a->stop tells about limits, and
- * *fatal that the archive cannot go on. */
-static int member_data(struct scan_archive *a, struct level *lv, struct archive *ar,
-		       struct scan_archive_member *m, struct nested *nb, bool *fatal)
+/* One member on its way to the callbacks. The libarchive walk and our own
+ * decoders (scan_archive_int.h) deliver through memb_begin/memb_push/
+ * memb_end, so both get the same limits, nested collection and recursion. */
+struct memb {
+	struct scan_archive_member m;
+	struct nested nb;
+	char path[SCAN_ARCHIVE_PATH_MAX];
+	char fmt[32];
+	bool first;     /* no data yet: the first chunk is sniffed */
+	bool deliver;   /* the owner wants the data */
+	bool begun;     /* on_member_begin called: memb_end owed */
+};
+
+static void join_path(char *out, size_t cap, const char *parent, const char *name)
+{
+	snprintf(out, cap, "%s/%s", parent, name);
+}
+
+/* Starts member |name| (which must live until memb_end). Returns 0 when
+ * begun (memb_end owed; mb->deliver says whether data is wanted), 1 when
+ * not begun (a directory, or over max_members), or a negative code. */
+static int memb_begin(struct scan_archive *a, struct level *lv, struct memb *mb,
+		      const char *name, const char *fmt, int64_t declared, uint32_t flags,
+		      bool dir)
 {
 	struct scan_archive_result *r = a->res;
-	bool first = true;
+	struct scan_archive_member *m = &mb->m;
+	int want = 0;
+
+	memset(mb, 0, sizeof(*mb));
+	/* directories count toward max_members but are not delivered */
+	if (r->members >= a->lim.max_members) {
+		hit_limit(a, SCAN_ARCHIVE_LIM_MEMBERS, lv->path);
+		return 1;
+	}
+	r->members++;
+	lv->members++;
+	m->flags = name_flags(name) | flags;
+	if (m->flags & (SCAN_AMF_TRAVERSAL | SCAN_AMF_ABSOLUTE)) {
+		r->traversal++;
+		r->flags |= SCAN_ARF_TRAVERSAL;
+	}
+	if (dir)
+		return 1;
+	join_path(mb->path, sizeof(mb->path), lv->path, name);
+	snprintf(mb->fmt, sizeof(mb->fmt), "%s", fmt);
+	m->name = name;
+	m->path = mb->path;
+	m->parent = lv->path;
+	m->format = mb->fmt;
+	m->depth = lv->depth;
+	m->index = r->members - 1;
+	m->declared_size = declared;
+	if (lv->depth > r->max_depth)
+		r->max_depth = lv->depth;
+	if (m->flags & SCAN_AMF_ENCRYPTED) {
+		r->encrypted++;
+		r->flags |= SCAN_ARF_ENCRYPTED;
+	}
+	if (a->cb->on_member_begin != NULL) {
+		want = a->cb->on_member_begin(m, a->ud);
+		if (want < 0)
+			return want;
+	}
+	mb->begun = true;
+	mb->first = true;
+	mb->deliver = want == 0 && !(m->flags & (SCAN_AMF_ENCRYPTED | SCAN_AMF_LINK));
+	return 0;
+}
+
+/* Delivers |n| decompressed bytes of the member: limits, callback, nested
+ * collection. Returns 0 to go on, 1 when the member is cut (a limit; see
+ * a->stop), or a negative code (callback / NOMEM). */
+static int memb_push(struct scan_archive *a, struct level *lv, struct memb *mb, const uint8_t *p,
+		     size_t n)
+{
+	struct scan_archive_result *r = a->res;
+	struct scan_archive_member *m = &mb->m;
+	int rc;
+
+	if (mb->first && n > 0) {
+		mb->first = false;
+		/* a zero-filled start may be an ISO 9660 system area: collect,
+		 * decide on the whole member at its end */
+		if (scan_archive_sniff(p, n) || scan_archive_sniff_defer(p, n))
+			mb->nb.on = true;
+	}
+	if (!charge(a, n, m->path)) {
+		m->flags |= SCAN_AMF_TRUNCATED;
+		return 1;
+	}
+	/* cut at the first limit, deliver what is under it */
+	if (m->size + n > a->lim.max_member_bytes) {
+		n = (size_t)(a->lim.max_member_bytes - m->size);
+		hit_limit(a, SCAN_ARCHIVE_LIM_MEMBER_BYTES, m->path);
+	}
+	if (r->expanded_bytes + n > a->lim.max_total_bytes) {
+		n = (size_t)(a->lim.max_total_bytes - r->expanded_bytes);
+		hit_limit(a, SCAN_ARCHIVE_LIM_TOTAL_BYTES, m->path);
+	}
+	m->size += n;
+	lv->out += n;
+	r->expanded_bytes += n;
+	if (n > 0 && a->cb->on_member_data != NULL) {
+		rc = a->cb->on_member_data(m, p, n, a->ud);
+		if (rc < 0)
+			return rc;
+	}
+	rc = nested_add(a, &mb->nb, p, n);
+	if (rc < 0)
+		return rc;
+	if (a->stop != 0) {
+		m->flags |= SCAN_AMF_TRUNCATED;
+		return 1;
+	}
+	if (lv->out > a->lim.ratio_min_bytes &&
+	    lv->out / (lv->len ? lv->len : 1) > a->lim.max_ratio) {
+		hit_limit(a, SCAN_ARCHIVE_LIM_RATIO, lv->path);
+		m->flags |= SCAN_AMF_TRUNCATED;
+		return 1;
+	}
+	if (r->expanded_bytes > a->lim.ratio_min_bytes &&
+	    r->expanded_bytes / (a->top_len ? a->top_len : 1) > a->lim.max_ratio) {
+		hit_limit(a, SCAN_ARCHIVE_LIM_RATIO, m->path);
+		m->flags |= SCAN_AMF_TRUNCATED;
+		return 1;
+	}
+	return 0;
+}
+
+/* Ends a begun member: on_member_end (when |rc| is 0), then recursion when
+ * it is an archive. Frees the nested buffer. Returns 0 or a negative code. */
+static int memb_end(struct scan_archive *a, struct level *lv, struct memb *mb, int rc)
+{
+	struct scan_archive_member *m = &mb->m;
+	struct nested *nb = &mb->nb;
+
+	if (!mb->begun)
+		return rc;
+	mb->begun = false;
+	/* the first chunk may have been too short or only zeros: decide on
+	 * what was collected */
+	if (nb->on && !nb->dropped && !scan_archive_sniff(nb->p, nb->n))
+		nb->on = false;
+	if (nb->on)
+		m->flags |= SCAN_AMF_NESTED;
+	if (rc == 0 && a->cb->on_member_end != NULL)
+		rc = a->cb->on_member_end(m, a->ud);
+	if (rc == 0 && nb->on && a->stop == 0 &&
+	    !(m->flags & (SCAN_AMF_TRUNCATED | SCAN_AMF_CORRUPT))) {
+		if (nb->dropped) {
+			hit_limit(a, SCAN_ARCHIVE_LIM_NESTED_BYTES, m->path);
+		} else if (lv->depth >= a->lim.max_depth) {
+			hit_limit(a, SCAN_ARCHIVE_LIM_DEPTH, m->path);
+		} else {
+			struct level child = {
+				.a = a, .buf = nb->p, .len = nb->n, .depth = lv->depth + 1,
+				.path = m->path, .name = m->name,
+			};
+			const char *slash = strrchr(m->name, '/');
+
+			if (slash != NULL && slash[1] != '\0')
+				child.name = slash + 1;
+			rc = expand_level(a, &child);
+		}
+	}
+	mxg_free(a->mem, nb->p);
+	nb->p = NULL;
+	return rc;
+}
+
+/* Reads one libarchive member's data. Returns 0, or a negative code
+ * (callback / NOMEM); a->stop tells about limits, and *fatal that the
+ * archive cannot go on. */
+static int la_data(struct scan_archive *a, struct level *lv, struct archive *ar, struct memb *mb,
+		   bool *fatal)
+{
+	struct scan_archive_result *r = a->res;
+	struct scan_archive_member *m = &mb->m;
 
 	for (;;) {
 		la_ssize_t got = archive_read_data(ar, a->chunk, CHUNK);
-		size_t n;
 		int rc;
 
 		if (got == 0)
@@ -445,80 +672,29 @@ static int member_data(struct scan_archive *a, struct level *lv, struct archive 
 				*fatal = true;
 			return 0;
 		}
-		n = (size_t)got;
-		if (first) {
-			first = false;
-			if (scan_archive_sniff(a->chunk, n)) {
-				m->flags |= SCAN_AMF_NESTED;
-				nb->on = true;
-			}
-		}
-		if (!charge(a, n, m->path)) {
-			m->flags |= SCAN_AMF_TRUNCATED;
-			return 0;
-		}
-		/* cut at the first limit, deliver what is under it */
-		if (m->size + n > a->lim.max_member_bytes) {
-			n = (size_t)(a->lim.max_member_bytes - m->size);
-			hit_limit(a, SCAN_ARCHIVE_LIM_MEMBER_BYTES, m->path);
-		}
-		if (r->expanded_bytes + n > a->lim.max_total_bytes) {
-			n = (size_t)(a->lim.max_total_bytes - r->expanded_bytes);
-			hit_limit(a, SCAN_ARCHIVE_LIM_TOTAL_BYTES, m->path);
-		}
-		m->size += n;
-		lv->out += n;
-		r->expanded_bytes += n;
-		if (n > 0 && a->cb->on_member_data != NULL) {
-			rc = a->cb->on_member_data(m, a->chunk, n, a->ud);
-			if (rc < 0)
-				return rc;
-		}
-		rc = nested_add(a, nb, a->chunk, n);
-		if (rc < 0)
-			return rc;
-		if (a->stop != 0) {
-			m->flags |= SCAN_AMF_TRUNCATED;
-			return 0;
-		}
-		if (lv->out > a->lim.ratio_min_bytes &&
-		    lv->out / (lv->len ? lv->len : 1) > a->lim.max_ratio) {
-			hit_limit(a, SCAN_ARCHIVE_LIM_RATIO, lv->path);
-			m->flags |= SCAN_AMF_TRUNCATED;
-			return 0;
-		}
-		if (r->expanded_bytes > a->lim.ratio_min_bytes &&
-		    r->expanded_bytes / (a->top_len ? a->top_len : 1) > a->lim.max_ratio) {
-			hit_limit(a, SCAN_ARCHIVE_LIM_RATIO, m->path);
-			m->flags |= SCAN_AMF_TRUNCATED;
-			return 0;
-		}
+		rc = memb_push(a, lv, mb, a->chunk, (size_t)got);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
 	}
 }
 
-static void join_path(char *out, size_t cap, const char *parent, const char *name)
-{
-	snprintf(out, cap, "%s/%s", parent, name);
-}
-
-/* Handles one header: callbacks, data, recursion. Returns 0 or negative;
- * sets *fatal when the archive cannot continue. */
+/* Handles one libarchive header: callbacks, data, recursion. Returns 0 or
+ * negative; sets *fatal when the archive cannot continue. */
 static int do_member(struct scan_archive *a, struct level *lv, struct archive *ar,
 		     struct archive_entry *e, bool raw, bool *fatal)
 {
-	struct scan_archive_result *r = a->res;
-	struct scan_archive_member m;
-	struct nested nb = { 0 };
-	char path[SCAN_ARCHIVE_PATH_MAX];
+	struct memb mb;
 	char rname[256];
 	char fmt[32];
 	const char *name;
 	mode_t type = archive_entry_filetype(e);
-	int rc = 0, want;
+	uint32_t flags = 0;
+	int rc;
 
 	if (raw) {
 		raw_name(lv->name, rname, sizeof(rname));
 		name = rname;
+		flags |= SCAN_AMF_RAW;
 	} else {
 		name = archive_entry_pathname_utf8(e);
 		if (name == NULL)
@@ -526,70 +702,119 @@ static int do_member(struct scan_archive *a, struct level *lv, struct archive *a
 		if (name == NULL)
 			name = "";
 	}
-	/* directories count toward max_members but are not delivered */
-	if (r->members >= a->lim.max_members) {
-		hit_limit(a, SCAN_ARCHIVE_LIM_MEMBERS, lv->path);
-		return 0;
-	}
-	r->members++;
-	lv->members++;
-	memset(&m, 0, sizeof(m));
-	m.flags = name_flags(name);
-	if (m.flags & (SCAN_AMF_TRAVERSAL | SCAN_AMF_ABSOLUTE)) {
-		r->traversal++;
-		r->flags |= SCAN_ARF_TRAVERSAL;
-	}
-	if (type == AE_IFDIR)
-		return 0;
-	join_path(path, sizeof(path), lv->path, name);
-	format_name(ar, fmt, sizeof(fmt));
-	m.name = name;
-	m.path = path;
-	m.parent = lv->path;
-	m.format = fmt;
-	m.depth = lv->depth;
-	m.index = r->members - 1;
-	m.declared_size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
-	if (raw)
-		m.flags |= SCAN_AMF_RAW;
-	if (lv->depth > r->max_depth)
-		r->max_depth = lv->depth;
 	if (type == AE_IFLNK || archive_entry_hardlink(e) != NULL)
-		m.flags |= SCAN_AMF_LINK;
-	if (archive_entry_is_data_encrypted(e) > 0 || archive_entry_is_encrypted(e) > 0) {
-		m.flags |= SCAN_AMF_ENCRYPTED;
-		r->encrypted++;
-		r->flags |= SCAN_ARF_ENCRYPTED;
-	}
-	want = 0;
-	if (a->cb->on_member_begin != NULL) {
-		want = a->cb->on_member_begin(&m, a->ud);
-		if (want < 0)
-			return want;
-	}
-	if (want == 0 && !(m.flags & (SCAN_AMF_ENCRYPTED | SCAN_AMF_LINK)))
-		rc = member_data(a, lv, ar, &m, &nb, fatal);
-	if (rc == 0 && a->cb->on_member_end != NULL)
-		rc = a->cb->on_member_end(&m, a->ud);
-	if (rc == 0 && nb.on && a->stop == 0 && !(m.flags & (SCAN_AMF_TRUNCATED | SCAN_AMF_CORRUPT))) {
-		if (nb.dropped) {
-			hit_limit(a, SCAN_ARCHIVE_LIM_NESTED_BYTES, path);
-		} else if (lv->depth >= a->lim.max_depth) {
-			hit_limit(a, SCAN_ARCHIVE_LIM_DEPTH, path);
-		} else {
-			struct level child = {
-				.a = a, .buf = nb.p, .len = nb.n, .depth = lv->depth + 1,
-				.path = path, .name = name,
-			};
-			const char *slash = strrchr(name, '/');
+		flags |= SCAN_AMF_LINK;
+	if (archive_entry_is_data_encrypted(e) > 0 || archive_entry_is_encrypted(e) > 0)
+		flags |= SCAN_AMF_ENCRYPTED;
+	format_name(ar, fmt, sizeof(fmt));
+	rc = memb_begin(a, lv, &mb, name, fmt,
+			archive_entry_size_is_set(e) ? archive_entry_size(e) : -1, flags,
+			type == AE_IFDIR);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (mb.deliver)
+		rc = la_data(a, lv, ar, &mb, fatal);
+	return memb_end(a, lv, &mb, rc);
+}
 
-			if (slash != NULL && slash[1] != '\0')
-				child.name = slash + 1;
-			rc = expand_level(a, &child);
-		}
-	}
-	mxg_free(a->mem, nb.p);
-	return rc;
+/* ---- our own decoders (scan_archive_int.h) ---- */
+
+struct sa_ctx {
+	struct scan_archive *a;
+	struct level *lv;
+	struct memb mb;
+	char name[256];        /* the current member's name */
+	const char *fmt;       /* format name */
+};
+
+int sa_begin(struct sa_ctx *c, const char *name, int64_t declared)
+{
+	int rc;
+
+	snprintf(c->name, sizeof(c->name), "%s", name != NULL ? name : "");
+	rc = memb_begin(c->a, c->lv, &c->mb, c->name, c->fmt, declared, 0, false);
+	if (rc != 0)
+		return rc;
+	return c->mb.deliver ? 0 : 1;
+}
+
+int sa_data(struct sa_ctx *c, const uint8_t *p, size_t n)
+{
+	if (!c->mb.begun || !c->mb.deliver)
+		return 1;
+	return memb_push(c->a, c->lv, &c->mb, p, n);
+}
+
+int sa_end(struct sa_ctx *c, uint32_t flags, int rc)
+{
+	if (flags & SCAN_AMF_CORRUPT)
+		c->a->res->flags |= SCAN_ARF_CORRUPT;
+	c->mb.m.flags |= flags;
+	return memb_end(c->a, c->lv, &c->mb, rc);
+}
+
+void sa_error(struct sa_ctx *c, const char *msg)
+{
+	struct scan_archive_result *r = c->a->res;
+
+	r->flags |= SCAN_ARF_CORRUPT;
+	r->decode_errors++;
+	if (r->error == NULL)
+		r->error = msg;
+}
+
+bool sa_stopped(const struct sa_ctx *c)
+{
+	return c->a->stop != 0;
+}
+
+uint8_t *sa_chunk(struct sa_ctx *c, size_t *cap)
+{
+	*cap = CHUNK;
+	return c->a->chunk;
+}
+
+const char *sa_name(const struct sa_ctx *c)
+{
+	return c->lv->name;
+}
+
+static const struct own_format {
+	const char *name;
+	bool (*sniff)(const uint8_t *p, size_t n);
+	int (*expand)(struct sa_ctx *c, const uint8_t *p, size_t n);
+} own_formats[] = {
+	{ "szdd", scan_szdd_sniff, scan_szdd_expand },
+	{ "binhex", scan_binhex_sniff, scan_binhex_expand },
+	{ "tnef", scan_tnef_sniff, scan_tnef_expand },
+	{ "onenote", scan_onenote_sniff, scan_onenote_expand },
+	{ "rtf", scan_rtf_sniff, scan_rtf_expand },
+	{ "pdf", scan_pdf_sniff, scan_pdf_expand },
+	{ "ole2", scan_ole2_sniff, scan_ole2_expand },
+};
+
+static const struct own_format *own_format(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < sizeof(own_formats) / sizeof(own_formats[0]); i++)
+		if (own_formats[i].sniff(p, n))
+			return &own_formats[i];
+	return NULL;
+}
+
+/* Expands a container of a format libarchive does not read. */
+static int expand_own(struct scan_archive *a, struct level *lv, const struct own_format *f)
+{
+	struct scan_archive_result *r = a->res;
+	struct sa_ctx c = { .a = a, .lv = lv, .fmt = f->name };
+
+	lv->members = 0;
+	r->archives++;
+	if (lv->depth == 1)
+		snprintf(r->format, sizeof(r->format), "%s", f->name);
+	/* the decoder reads its input once (plus bounded look-ups) */
+	if (!charge(a, lv->len, lv->path))
+		return 0;
+	return f->expand(&c, lv->buf, lv->len);
 }
 
 /* Opens and walks one archive. Returns 0 or a negative code. */
@@ -599,8 +824,12 @@ static int expand_level(struct scan_archive *a, struct level *lv)
 	struct archive *ar;
 	struct archive_entry *e;
 	bool raw = false, fatal = false, filtered = false, retry_raw = false;
+	const struct own_format *own;
 	int rc = 0, retries = 0;
 
+	own = lv->force_raw ? NULL : own_format(lv->buf, lv->len);
+	if (own != NULL)
+		return expand_own(a, lv, own);
 	ar = archive_read_new();
 	if (ar == NULL)
 		return MXG_E_NOMEM;

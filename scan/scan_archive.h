@@ -7,7 +7,9 @@
  * memory (every format of read_support_format_all plus every filter of
  * read_support_filter_all: zip, 7z, rar/rar5, cab, tar, cpio, ar, iso9660,
  * lha, xar, warc; gzip, bzip2, xz/lzma, lzip, zstd, lz4, compress, uu, ...;
- * a lone compressed stream such as x.gz is read as one member "x") and
+ * a lone compressed stream such as x.gz is read as one member "x"; and
+ * our own decoders for SZDD, BinHex 4.0, TNEF, OneNote, RTF \objdata, PDF
+ * streams and OLE2 streams, see scan_archive_int.h) and
  * reports every member through callbacks, streamed in chunks, so the session
  * scans it like a MIME part. Members that are themselves archives are
  * expanded recursively (depth first) after their own chunks were delivered.
@@ -60,7 +62,7 @@ struct scan_archive_limits {
 	uint64_t work_budget;      /* bytes processed (read + decompressed + seeked) */
 };
 
-/* Defaults: depth 5, 10000 members, 512 MiB total, 256 MiB per member,
+/* Defaults: depth 10, 10000 members, 512 MiB total, 256 MiB per member,
  * 32 MiB nested buffer, ratio 250 beyond 1 MiB, work budget 1 GiB. */
 void scan_archive_limits_default(struct scan_archive_limits *l);
 
@@ -143,6 +145,9 @@ struct scan_archive_result {
 	uint32_t max_depth;                 /* deepest member level seen */
 	uint64_t expanded_bytes;            /* decompressed bytes, all levels */
 	uint64_t work;                      /* work-budget bytes used */
+	uint32_t decode_errors;             /* faults found by our own decoders */
+	const char *error;                  /* the first of them (static text,
+	                                     * "szdd: truncated header"), or NULL */
 };
 
 /* Creates an expander. |mem| may be NULL (libc); |limits| may be NULL
@@ -164,8 +169,16 @@ int scan_archive_expand(struct scan_archive *a, const uint8_t *buf, size_t len, 
 enum scan_archive_verdict scan_archive_verdict(const struct scan_archive_result *res);
 
 /* True when the first |n| bytes look like an archive or compressed stream
- * this module would expand (zip, gzip, bzip2, xz, 7z, rar, cab, tar ...). */
+ * this module would expand (zip, gzip, bzip2, xz, 7z, rar, cab, tar, cpio
+ * in every variant, ISO 9660 when |n| reaches its volume descriptor at
+ * 0x8001, and the formats decoded here: SZDD, BinHex ...). */
 bool scan_archive_sniff(const uint8_t *p, size_t n);
+
+/* True when the first |n| bytes (at least 512) cannot decide yet: all
+ * zeros, as the 32 KiB system area of an ISO 9660 image. The caller holds
+ * the file whole and lets scan_archive_expand() decide (a file that is no
+ * archive then gives SCAN_ARF_NOT_ARCHIVE, nothing else). */
+bool scan_archive_sniff_defer(const uint8_t *p, size_t n);
 
 /* Static names for logs. */
 const char *scan_archive_limit_name(enum scan_archive_limit l);

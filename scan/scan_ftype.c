@@ -467,6 +467,9 @@ static const char *kind_mime(const struct scan_ftype_result *r)
 		{ "bzip2", "application/x-bzip2" }, { "xz", "application/x-xz" },
 		{ "7z", "application/x-7z-compressed" }, { "rar", "application/vnd.rar" },
 		{ "cab", "application/vnd.ms-cab-compressed" }, { "tar", "application/x-tar" },
+		{ "szdd", "application/x-ms-compress-szdd" }, { "tnef", "application/vnd.ms-tnef" },
+		{ "onenote", "application/onenote" }, { "cpio", "application/x-cpio" },
+		{ "iso9660", "application/x-iso9660-image" }, { "binhex", "application/mac-binhex40" },
 		{ "js", "text/javascript" }, { "vbs", "text/vbscript" },
 		{ "ps1", "text/x-powershell" }, { "hta", "application/hta" },
 		{ "bat", "text/x-msdos-batch" }, { "wsf", "text/xml" },
@@ -500,6 +503,19 @@ static const char *archive_kind(const uint8_t *p, size_t n)
 		return "tar";
 	if (n >= 4 && memcmp(p, "PK", 2) == 0)
 		return "zip";
+	if (n >= 8 && memcmp(p, "SZDD\x88\xf0\x27\x33", 8) == 0)
+		return "szdd";
+	if (n >= 4 && memcmp(p, "\x78\x9f\x3e\x22", 4) == 0)
+		return "tnef";
+	if (n >= 16 && memcmp(p, "\xe4\x52\x5c\x7b\x8c\xd8\xa7\x4d", 8) == 0)
+		return "onenote";
+	if (n >= 6 && (memcmp(p, "0707", 4) == 0 || (p[0] == 0xc7 && p[1] == 0x71) ||
+		       (p[0] == 0x71 && p[1] == 0xc7)))
+		return "cpio";
+	if (n >= 0x8006 && memcmp(p + 0x8001, "CD001", 5) == 0)
+		return "iso9660";
+	if (memmem(p, n < 300 ? n : 300, "(This file must be converted with BinHex", 40) != NULL)
+		return "binhex";
 	return "archive";
 }
 

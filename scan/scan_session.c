@@ -65,7 +65,7 @@
  *
  * Reuse: scan_session_reset() keeps every object and buffer (parser with
  * its frames, streams, digest contexts, converter, HTML reducer, DLP, URL
- * and filter state, vectors, the first arena block); a buffer grown past
+ * and filter state, vectors, the arena blocks up to TRIM_BYTES); a buffer grown past
  * TRIM_BYTES by a big attachment is given back at reset.
  */
 #include <stdio.h>
@@ -187,7 +187,8 @@ struct scan_session {
 	uint32_t *ldbs;       /* logical signatures hit in the file ending */
 	uint32_t capldbs;
 	uint32_t nfiles;
-	struct arena *arena;
+	struct arena *arena;  /* blocks in use, newest first */
+	struct arena *arena_spare; /* emptied blocks kept by reset */
 	struct scan_archive *arch;
 	struct scan_result res;
 	bool fed, finished, dead;
@@ -211,14 +212,20 @@ static void *arena_alloc(struct scan_session *s, size_t n)
 	if (!a || a->cap - a->used < n) {
 		size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
 
-		a = mxg_malloc(s->mem, sizeof(*a) + cap);
-		if (!a) {
-			set_error(s, MXG_E_NOMEM);
-			return NULL;
+		if (s->arena_spare && s->arena_spare->cap >= n) {
+			/* a block an earlier message grew: no allocation */
+			a = s->arena_spare;
+			s->arena_spare = a->next;
+		} else {
+			a = mxg_malloc(s->mem, sizeof(*a) + cap);
+			if (!a) {
+				set_error(s, MXG_E_NOMEM);
+				return NULL;
+			}
+			a->cap = cap;
 		}
 		a->next = s->arena;
 		a->used = 0;
-		a->cap = cap;
 		s->arena = a;
 	}
 	p = a->data + a->used;
@@ -823,7 +830,10 @@ static bool pe_wanted(const struct scan_session *s)
  * files a prefix for the true type, inline text nothing more. */
 static void sniff_decide(struct scan_session *s, struct sfile *f)
 {
-	bool arch = scan_archive_sniff(f->buf, f->nbuf);
+	/* an ISO 9660 image shows its magic only at 0x8001: a zero-filled
+	 * window is held whole and left to scan_archive_expand */
+	bool arch = scan_archive_sniff(f->buf, f->nbuf) ||
+		    scan_archive_sniff_defer(f->buf, f->nbuf);
 	bool whole = arch ||
 		     (f->nbuf >= 8 && !memcmp(f->buf, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8)) ||
 		     has_pdf(f->buf, f->nbuf);
@@ -1324,8 +1334,13 @@ static void on_header(struct scan_session *s, const struct mime_event *ev)
 	size_t need = ev->name_len + 2 + ev->len * 3 + 16, n;
 	uint32_t errs = 0;
 	bool top = !mp->parent, cf = top && s->eng->cfilter;
+	bool subj = top && ev->name_len == 7 && !strncasecmp(ev->name, "subject", 7);
 
 	if (!cf && (!s->eng->ldb || (mp->parent && mp->parent->kind != MIME_KIND_MESSAGE)))
+		return;
+	/* Decoding costs more than the match: only for a rule that looks. */
+	if (!cf && !(s->eng->ldb_where & SCAN_W_HEADER) &&
+	    !(subj && (s->eng->ldb_where & SCAN_W_SUBJECT)))
 		return;
 	if (need > s->hcap) {
 		char *p = mxg_realloc(s->mem, s->hbuf, need);
@@ -1343,7 +1358,7 @@ static void on_header(struct scan_session *s, const struct mime_event *ev)
 				 s->hcap - ev->name_len - 2, &errs);
 	s->cur_part = s->nparts; /* the part whose PART_BEGIN comes next */
 	scan_line(s, SCAN_W_HEADER, s->hbuf, ev->name_len + 2 + n);
-	if (top && ev->name_len == 7 && !strncasecmp(ev->name, "subject", 7)) {
+	if (subj) {
 		scan_line(s, SCAN_W_SUBJECT, s->hbuf + ev->name_len + 2, n);
 		if (cf && !s->subject) {
 			s->subject = arena_strndup(s, s->hbuf + ev->name_len + 2, n);
@@ -1552,6 +1567,10 @@ void scan_session_free(struct scan_session *s)
 		n = a->next;
 		mxg_free(s->mem, a);
 	}
+	for (a = s->arena_spare; a; a = n) {
+		n = a->next;
+		mxg_free(s->mem, a);
+	}
 	mxg_free(s->mem, s->hbuf);
 	mxg_free(s->mem, s->kt);
 	mxg_free(s->mem, s->parts);
@@ -1614,14 +1633,26 @@ int scan_session_reset(struct scan_session *s, struct scan_engine *e)
 		for (i = 0; i < s->nrh; i++)
 			s->rh_idx[s->rh_key[i]] = 0;
 	}
-	/* Keep the first (oldest) arena block, emptied. */
-	for (a = s->arena; a && a->next; a = n) {
-		n = a->next;
-		mxg_free(s->mem, a);
-		s->arena = n;
+	/* Arena blocks are emptied and kept for the next messages (up to
+	 * TRIM_BYTES in all; one-off large blocks beyond that are freed). */
+	{
+		size_t kept = 0;
+
+		for (a = s->arena_spare; a; a = a->next)
+			kept += a->cap;
+		for (a = s->arena; a; a = n) {
+			n = a->next;
+			if (kept + a->cap > TRIM_BYTES) {
+				mxg_free(s->mem, a);
+				continue;
+			}
+			kept += a->cap;
+			a->used = 0;
+			a->next = s->arena_spare;
+			s->arena_spare = a;
+		}
+		s->arena = NULL;
 	}
-	if (s->arena)
-		s->arena->used = 0;
 	s->nparts = s->nvir = s->nrh = s->nfiles = 0;
 	s->ncfh = s->ncfa = 0;
 	s->subject = NULL;

@@ -10,6 +10,21 @@
  *	(so a URL and the " [.] " look-ahead are complete when counted).
  *	A URL longer than max_len is cut there and flagged.
  *
+ * MEMORY
+ *	The strings of all entries (url, host, domain, each NUL-terminated)
+ *	live in one pool, and a power-of-two open-addressing table of entry
+ *	indices finds duplicates; pool, table and entry vector are kept
+ *	across scan_url_reset(), so a warm instance allocates nothing per
+ *	message (a grown pool moves: the entries' pointers are rebased).
+ *
+ * SPEED
+ *	Normalisation writes the result in place: the defanging copy is made
+ *	only when the input holds one of the bytes a defanged form or a
+ *	dropped control starts with, a plain lowercase host is copied once
+ *	(numeric hosts alone go through the IPv4 reader), and scheme, host,
+ *	port, path and query are written straight into the output (dot
+ *	segments removed there when the path has a "/." at all).
+ *
  * WHY NO LIBIDN / PSL
  *	Neither is in the dependency list; reputation lookups need a stable
  *	key more than a perfect one. Hosts are punycoded label by label after
@@ -31,7 +46,9 @@
 struct entry {
 	struct scan_url_entry e;
 	uint64_t hash;
-	char *buf; /* url \0 host \0 domain \0 */
+	uint32_t off;      /* url \0 host \0 domain \0 in the pool */
+	uint32_t ulen, hlen;
+	uint32_t slot;     /* its place in the duplicate table */
 };
 
 struct scan_url {
@@ -40,6 +57,10 @@ struct scan_url {
 	struct entry *v;
 	size_t n, cap;
 	uint32_t dropped;
+	char *pool;        /* strings of the entries */
+	size_t npool, cappool;
+	uint32_t *ht;      /* entry index + 1, 0 empty; power of two */
+	size_t htcap;
 	/* text window */
 	uint8_t *win;
 	size_t wcap, wn, carry;
@@ -292,8 +313,46 @@ static int ipv4_norm(char *h, size_t cap)
 	return 1;
 }
 
-/* Normalises host [p, p+n) into |out|; returns its length or -1. */
+/* Bytes of a host that need no rewriting: lowercase letters, digits,
+ * '-', '_' (a '.' is checked apart: no empty label, none at the end). */
+static const uint8_t host_plain[256] = {
+	['-'] = 1, ['_'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+static int host_norm_slow(const uint8_t *p, size_t n, char *out, size_t cap, uint32_t *flags);
+
+/* Normalises host [p, p+n) into |out|; returns its length or -1. The
+ * common host (lowercase labels, not numeric) is copied once; anything
+ * else takes the full path (percent-decoding, ideographic dots, case,
+ * punycode, IPv4 forms). */
 static int host_norm(const uint8_t *p, size_t n, char *out, size_t cap, uint32_t *flags)
+{
+	size_t i, last = 0;
+
+	if (n == 0 || n > 253 || n + 1 >= cap)
+		return host_norm_slow(p, n, out, cap, flags);
+	for (i = 0; i < n; i++) {
+		if (host_plain[p[i]])
+			continue;
+		if (p[i] != '.' || i == last)
+			break; /* other byte, or an empty label */
+		last = i + 1;
+	}
+	/* A numeric last label may make it an IPv4 address: full path. */
+	if (i < n || last == n || is_digit(p[last]))
+		return host_norm_slow(p, n, out, cap, flags);
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return (int)n;
+}
+
+static int host_norm_slow(const uint8_t *p, size_t n, char *out, size_t cap, uint32_t *flags)
 {
 	uint8_t h[512];
 	size_t hn = 0, o = 0;
@@ -394,7 +453,16 @@ static int host_norm(const uint8_t *p, size_t n, char *out, size_t cap, uint32_t
 
 /* ---- path ---- */
 
-/* Appends [p, p+n) percent-normalised to |o|; '\' as '/' when |path|. */
+/* Bytes pct_norm() does not copy as they are: '%' (an escape, or
+ * encoded), '\\' and the bytes it encodes (controls, space, non-ASCII,
+ * '"' '<' '>' '`' '{' '}' '|' '^'). */
+static const uint8_t pct_special[256] = {
+	[0x00 ... 0x20] = 1, [0x7f ... 0xff] = 1,
+	['"'] = 1, ['<'] = 1, ['>'] = 1, ['%'] = 1, ['`'] = 1, ['{'] = 1, ['}'] = 1,
+	['|'] = 1, ['^'] = 1, ['\\'] = 1,
+};
+
+/* Appends [p, p+n) percent-normalised to |o|; '\\' as '/' when |path|. */
 static bool pct_norm(const uint8_t *p, size_t n, bool path, char *out, size_t cap, size_t *o)
 {
 	static const char hx[] = "0123456789ABCDEF";
@@ -404,6 +472,10 @@ static bool pct_norm(const uint8_t *p, size_t n, bool path, char *out, size_t ca
 
 		if (*o + 4 >= cap)
 			return false;
+		if (!pct_special[c]) {
+			out[(*o)++] = (char)c; /* most bytes */
+			continue;
+		}
 		if (c == '%' && i + 2 < n + 0 && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
 			uint8_t d = (uint8_t)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
 
@@ -460,15 +532,35 @@ static void remove_dots(char *p)
 
 /* ---- normalisation ---- */
 
-int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t *flagsp)
+/* Bytes a defanged form starts with, and the controls that are dropped:
+ * an input without any of them is read in place, not copied. */
+static const uint8_t defang_start[256] = {
+	[' '] = 1, ['['] = 1, ['('] = 1, ['{'] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1,
+};
+
+/* Output room normalize() needs: the longest prefix (scheme, "://",
+ * bracketed host of at most 600 bytes, port) plus the longest path and
+ * query pct_norm() accepts. */
+#define NORM_CAP (URL_HARD_MAX * 3 + 700)
+
+struct norm {
+	size_t hoff, hlen; /* the host in the output (IPv6 without brackets) */
+	unsigned port;     /* explicit non-default port, else 0 */
+};
+
+/* scan_url_normalize() into |out| of at least NORM_CAP bytes, with the
+ * host's place and the port in |nr|. Returns the length, -1 or -2. */
+static int normalize(const char *in, size_t n, char *out, uint32_t *flagsp, struct norm *nr)
 {
-	uint8_t t[URL_HARD_MAX + 16];
-	char host[600], path[URL_HARD_MAX * 3 + 8];
-	size_t tn = 0, i, a, ae, hs, he, o = 0, po = 0;
+	uint8_t tb[URL_HARD_MAX + 16];
+	const uint8_t *t;
+	char host[600];
+	size_t tn = 0, i, a, ae, hs, he, o = 0, po, pfx;
 	uint32_t flags = 0;
 	const char *scheme;
 	unsigned dport, port = 0;
 	bool in_path = false; /* past the authority: defanged forms are data */
+	bool v6 = false;
 	int hl;
 
 	if (n > URL_HARD_MAX) {
@@ -480,7 +572,16 @@ int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t
 		in++, n--;
 	while (n > 0 && (uint8_t)in[n - 1] <= 0x20)
 		n--;
-	for (i = 0; i < n;) {
+	for (i = 0; i < n && !defang_start[(uint8_t)in[i]]; i++)
+		;
+	if (i == n) {
+		/* nothing to undo (most URLs): read in place */
+		t = (const uint8_t *)in;
+		tn = n;
+	} else {
+		t = tb;
+	}
+	for (i = t == tb ? 0 : n; i < n;) {
 		const uint8_t *p = (const uint8_t *)in + i;
 		size_t l, sp = 0;
 
@@ -493,11 +594,11 @@ int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t
 			 * defanging is undone before the path only: "(.)" in a
 			 * path is data (and undoing it there made the result
 			 * change when normalised again: "((.))") */
-			if ((*p == '/' && !(tn >= 1 && t[tn - 1] == ':') &&
-			     !(tn >= 2 && t[tn - 1] == '/' && t[tn - 2] == ':')) ||
+			if ((*p == '/' && !(tn >= 1 && tb[tn - 1] == ':') &&
+			     !(tn >= 2 && tb[tn - 1] == '/' && tb[tn - 2] == ':')) ||
 			    *p == '?' || *p == '#')
 				in_path = true;
-			t[tn++] = *p;
+			tb[tn++] = *p;
 			i++;
 			continue;
 		}
@@ -508,31 +609,31 @@ int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t
 
 			while (i + sp + l + sp2 < n && p[sp + l + sp2] == ' ')
 				sp2++;
-			t[tn++] = '.';
+			tb[tn++] = '.';
 			i += sp + l + sp2;
 			flags |= SCAN_URLF_DEFANGED;
 			continue;
 		}
 		if (ci_prefix(p, n - i, "[://]")) {
-			memcpy(t + tn, "://", 3);
+			memcpy(tb + tn, "://", 3);
 			tn += 3;
 			i += 5;
 			flags |= SCAN_URLF_DEFANGED;
 			continue;
 		}
 		if (ci_prefix(p, n - i, "[:]")) {
-			t[tn++] = ':';
+			tb[tn++] = ':';
 			i += 3;
 			flags |= SCAN_URLF_DEFANGED;
 			continue;
 		}
 		if (ci_prefix(p, n - i, "[/]")) {
-			t[tn++] = '/';
+			tb[tn++] = '/';
 			i += 3;
 			flags |= SCAN_URLF_DEFANGED;
 			continue;
 		}
-		t[tn++] = *p;
+		tb[tn++] = *p;
 		i++;
 	}
 	/* scheme */
@@ -629,36 +730,23 @@ int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t
 		port = 0;
 	if (port != 0)
 		flags |= SCAN_URLF_PORT;
-	/* path and query; fragment dropped */
+	/* scheme "://" ["[" host "]" | host] [":" port], by hand (snprintf was
+	 * a tenth of the URL cost), then path and query straight behind it */
 	{
-		size_t ps = ae, pe, qs, qe;
+		size_t sl = strlen(scheme);
 
-		pe = ps;
-		while (pe < tn && t[pe] != '?' && t[pe] != '#')
-			pe++;
-		path[po++] = '/';
-		if (pe > ps && (t[ps] == '/' || t[ps] == '\\'))
-			ps++;
-		if (!pct_norm(t + ps, pe - ps, true, path, sizeof(path) - 1, &po))
-			return -2;
-		path[po] = '\0';
-		remove_dots(path);
-		po = strlen(path);
-		qs = pe;
-		qe = qs;
-		while (qe < tn && t[qe] != '#')
-			qe++;
-		if (qe > qs && !pct_norm(t + qs, qe - qs, false, path, sizeof(path) - 1, &po))
-			return -2;
-		path[po] = '\0';
-	}
-	{
-		/* scheme "://" ["[" host "]" | host] [":" port] path, by hand:
-		 * snprintf was a tenth of the URL cost */
-		bool v6 = (flags & SCAN_URLF_IP) && strchr(host, ':') != NULL;
-		char pb[8];
-		size_t pl = 0, sl = strlen(scheme), hl2 = strlen(host), pathl = strlen(path);
-
+		v6 = (flags & SCAN_URLF_IP) && memchr(host, ':', (size_t)hl) != NULL;
+		memcpy(out, scheme, sl);
+		memcpy(out + sl, "://", 3);
+		o = sl + 3;
+		if (v6)
+			out[o++] = '[';
+		nr->hoff = o;
+		nr->hlen = (size_t)hl;
+		memcpy(out + o, host, (size_t)hl);
+		o += (size_t)hl;
+		if (v6)
+			out[o++] = ']';
 		if (port != 0) {
 			unsigned v = port;
 			char r[8];
@@ -668,70 +756,81 @@ int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t
 				r[k++] = (char)('0' + v % 10);
 				v /= 10;
 			} while (v);
-			pb[pl++] = ':';
+			out[o++] = ':';
 			while (k)
-				pb[pl++] = r[--k];
+				out[o++] = r[--k];
 		}
-		o = sl + 3 + hl2 + (v6 ? 2 : 0) + pl + pathl;
-		if (o > URL_HARD_MAX) {
-			/* Percent-encoding can grow a URL past the input limit: the
-			 * normal form is cut there too (never inside a %XX), so
-			 * normalising it again gives the same URL. */
-			size_t cut = o - URL_HARD_MAX;
-
-			if (cut >= pathl)
-				return -1;
-			pathl -= cut;
-			while (pathl > 0 && (path[pathl - 1] == '%' ||
-					     (pathl > 1 && path[pathl - 2] == '%')))
-				pathl--;
-			o = sl + 3 + hl2 + (v6 ? 2 : 0) + pl + pathl;
-			flags |= SCAN_URLF_TRUNCATED;
-		}
-		if (o < cap) {
-			char *w = out;
-
-			memcpy(w, scheme, sl);
-			w += sl;
-			memcpy(w, "://", 3);
-			w += 3;
-			if (v6)
-				*w++ = '[';
-			memcpy(w, host, hl2);
-			w += hl2;
-			if (v6)
-				*w++ = ']';
-			memcpy(w, pb, pl);
-			w += pl;
-			memcpy(w, path, pathl);
-			w[pathl] = '\0';
-		}
+		nr->port = port;
 	}
-	if (o >= cap)
-		return -2;
-	if (flagsp != NULL)
-		*flagsp = flags;
+	/* path and query; fragment dropped. |pfx|: where the path starts;
+	 * the path and query get the room of the former path buffer. */
+	pfx = o;
+	{
+		size_t ps = ae, pe, qs, qe, lim = pfx + URL_HARD_MAX * 3 + 7;
+
+		pe = ps;
+		while (pe < tn && t[pe] != '?' && t[pe] != '#')
+			pe++;
+		po = pfx;
+		out[po++] = '/';
+		if (pe > ps && (t[ps] == '/' || t[ps] == '\\'))
+			ps++;
+		if (!pct_norm(t + ps, pe - ps, true, out, lim, &po))
+			return -2;
+		out[po] = '\0';
+		/* dot segments need a "/." */
+		if (memmem(out + pfx, po - pfx, "/.", 2)) {
+			remove_dots(out + pfx);
+			po = pfx + strlen(out + pfx);
+		}
+		qs = pe;
+		qe = qs;
+		while (qe < tn && t[qe] != '#')
+			qe++;
+		if (qe > qs && !pct_norm(t + qs, qe - qs, false, out, lim, &po))
+			return -2;
+		out[po] = '\0';
+	}
+	o = po;
+	if (o > URL_HARD_MAX) {
+		/* Percent-encoding can grow a URL past the input limit: the
+		 * normal form is cut there too (never inside a %XX), so
+		 * normalising it again gives the same URL. */
+		size_t cut = o - URL_HARD_MAX, pathl = po - pfx;
+
+		if (cut >= pathl)
+			return -1;
+		pathl -= cut;
+		while (pathl > 0 && (out[pfx + pathl - 1] == '%' ||
+				     (pathl > 1 && out[pfx + pathl - 2] == '%')))
+			pathl--;
+		o = pfx + pathl;
+		out[o] = '\0';
+		flags |= SCAN_URLF_TRUNCATED;
+	}
+	*flagsp = flags;
 	return (int)o;
 }
 
-/* Host of a normalised URL (after "://", up to ':' or '/'; IPv6 unbracketed). */
-static size_t url_host(const char *url, char *out, size_t cap)
+int scan_url_normalize(const char *in, size_t n, char *out, size_t cap, uint32_t *flagsp)
 {
-	const char *h = strstr(url, "://") + 3, *e;
-	size_t n;
+	char buf[NORM_CAP];
+	struct norm nr;
+	uint32_t flags = 0;
+	int r;
 
-	if (*h == '[') {
-		h++;
-		e = strchr(h, ']');
+	if (cap >= NORM_CAP) {
+		r = normalize(in, n, out, &flags, &nr);
 	} else {
-		e = h + strcspn(h, ":/");
+		r = normalize(in, n, buf, &flags, &nr);
+		if (r >= 0 && (size_t)r >= cap)
+			return -2;
+		if (r >= 0)
+			memcpy(out, buf, (size_t)r + 1);
 	}
-	n = (size_t)(e - h);
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, h, n);
-	out[n] = '\0';
-	return n;
+	if (r >= 0 && flagsp != NULL)
+		*flagsp = flags;
+	return r;
 }
 
 size_t scan_url_domain(const char *host, char *out, size_t cap)
@@ -786,29 +885,68 @@ size_t scan_url_domain(const char *host, char *out, size_t cap)
 
 /* ---- the set ---- */
 
-static uint64_t fnv(const char *s)
+static uint64_t fnv(const char *s, size_t n)
 {
 	uint64_t h = 1469598103934665603ull;
 
-	while (*s)
+	while (n--)
 		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
 	return h;
 }
 
-static int add_norm(struct scan_url *u, const char *url, uint32_t flags)
+/* Points the entries at the pool (after it moved). */
+static void rebase(struct scan_url *u)
 {
-	uint64_t h = fnv(url);
-	char host[600], dom[600];
-	size_t ul, hl, dl;
-	struct entry *e;
-	const char *pc;
+	for (size_t i = 0; i < u->n; i++) {
+		struct entry *e = &u->v[i];
 
-	for (size_t i = 0; i < u->n; i++)
-		if (u->v[i].hash == h && strcmp(u->v[i].e.url, url) == 0) {
-			u->v[i].e.count++;
-			u->v[i].e.flags |= flags;
-			return 0;
+		e->e.url = u->pool + e->off;
+		e->e.host = e->e.url + e->ulen + 1;
+		e->e.domain = e->e.host + e->hlen + 1;
+	}
+}
+
+/* Doubles the duplicate table (rehashing the entries). */
+static int ht_grow(struct scan_url *u)
+{
+	size_t cap = u->htcap ? u->htcap * 2 : 64, mask = cap - 1;
+	uint32_t *t = mxg_calloc(u->mem, cap, sizeof(*t));
+
+	if (t == NULL)
+		return MXG_E_NOMEM;
+	for (size_t i = 0; i < u->n; i++) {
+		size_t k = u->v[i].hash & mask;
+
+		while (t[k])
+			k = (k + 1) & mask;
+		t[k] = (uint32_t)i + 1;
+		u->v[i].slot = (uint32_t)k;
+	}
+	mxg_free(u->mem, u->ht);
+	u->ht = t;
+	u->htcap = cap;
+	return 0;
+}
+
+static int add_norm(struct scan_url *u, const char *url, size_t ul, const struct norm *nr,
+		    uint32_t flags)
+{
+	uint64_t h = fnv(url, ul);
+	size_t mask, k, need, dl, hl = nr->hlen;
+	struct entry *e;
+	char *w;
+
+	if (u->htcap) {
+		mask = u->htcap - 1;
+		for (k = h & mask; u->ht[k]; k = (k + 1) & mask) {
+			e = &u->v[u->ht[k] - 1];
+			if (e->hash == h && e->ulen == ul && memcmp(e->e.url, url, ul) == 0) {
+				e->e.count++;
+				e->e.flags |= flags;
+				return 0;
+			}
 		}
+	}
 	if (u->n >= u->lim.max_urls) {
 		u->dropped++;
 		return 0;
@@ -822,33 +960,51 @@ static int add_norm(struct scan_url *u, const char *url, uint32_t flags)
 		u->v = e;
 		u->cap = cap;
 	}
-	ul = strlen(url);
-	hl = url_host(url, host, sizeof(host));
-	dl = scan_url_domain(host, dom, sizeof(dom));
-	e = &u->v[u->n];
-	e->buf = mxg_malloc(u->mem, ul + hl + dl + 3);
-	if (e->buf == NULL)
+	if ((u->n + 1) * 2 > u->htcap && ht_grow(u) < 0)
 		return MXG_E_NOMEM;
-	memcpy(e->buf, url, ul + 1);
-	memcpy(e->buf + ul + 1, host, hl + 1);
-	memcpy(e->buf + ul + hl + 2, dom, dl + 1);
+	/* url, host and domain (a suffix of the host: at most as long) */
+	need = ul + 2 * hl + 3;
+	if (u->npool + need > u->cappool) {
+		size_t cap = u->cappool ? u->cappool : 4096;
+		char *np;
+
+		while (cap < u->npool + need)
+			cap *= 2;
+		np = mxg_realloc(u->mem, u->pool, cap);
+		if (np == NULL)
+			return MXG_E_NOMEM;
+		u->pool = np;
+		u->cappool = cap;
+		rebase(u);
+	}
+	w = u->pool + u->npool;
+	memcpy(w, url, ul);
+	w[ul] = '\0';
+	memcpy(w + ul + 1, url + nr->hoff, hl);
+	w[ul + 1 + hl] = '\0';
+	dl = scan_url_domain(w + ul + 1, w + ul + hl + 2, hl + 1);
+	e = &u->v[u->n];
 	e->hash = h;
+	e->off = (uint32_t)u->npool;
+	e->ulen = (uint32_t)ul;
+	e->hlen = (uint32_t)hl;
 	e->e = (struct scan_url_entry){
-		.url = e->buf, .host = e->buf + ul + 1, .domain = e->buf + ul + hl + 2,
-		.flags = flags, .count = 1,
+		.url = w, .host = w + ul + 1, .domain = w + ul + hl + 2,
+		.port = (uint16_t)nr->port, .flags = flags, .count = 1,
 	};
-	/* explicit port: after the host */
-	pc = strstr(url, "://") + 3;
-	pc += *pc == '[' ? strcspn(pc, "]") + 1 : strcspn(pc, ":/");
-	if (*pc == ':')
-		e->e.port = (uint16_t)strtoul(pc + 1, NULL, 10);
-	u->n++;
+	u->npool += ul + hl + (dl < hl ? dl : hl) + 3;
+	mask = u->htcap - 1;
+	for (k = h & mask; u->ht[k]; k = (k + 1) & mask)
+		;
+	e->slot = (uint32_t)k;
+	u->ht[k] = (uint32_t)++u->n;
 	return 1;
 }
 
 int scan_url_add(struct scan_url *u, const char *url, size_t n, uint32_t flags)
 {
-	char out[URL_HARD_MAX * 3 + 700];
+	char out[NORM_CAP];
+	struct norm nr;
 	uint32_t f = 0;
 	int r;
 
@@ -856,10 +1012,10 @@ int scan_url_add(struct scan_url *u, const char *url, size_t n, uint32_t flags)
 		n = u->lim.max_len;
 		flags |= SCAN_URLF_TRUNCATED;
 	}
-	r = scan_url_normalize(url, n, out, sizeof(out), &f);
+	r = normalize(url, n, out, &f, &nr);
 	if (r < 0)
 		return 0;
-	return add_norm(u, out, f | flags);
+	return add_norm(u, out, (size_t)r, &nr, f | flags);
 }
 
 struct scan_url *scan_url_new(const struct mxg_mem *mem, const struct scan_url_limits *limits)
@@ -893,8 +1049,8 @@ void scan_url_free(struct scan_url *u)
 {
 	if (u == NULL)
 		return;
-	for (size_t i = 0; i < u->n; i++)
-		mxg_free(u->mem, u->v[i].buf);
+	mxg_free(u->mem, u->pool);
+	mxg_free(u->mem, u->ht);
 	mxg_free(u->mem, u->v);
 	mxg_free(u->mem, u->win);
 	mxg_free(u->mem, u);
@@ -903,8 +1059,9 @@ void scan_url_free(struct scan_url *u)
 void scan_url_reset(struct scan_url *u)
 {
 	for (size_t i = 0; i < u->n; i++)
-		mxg_free(u->mem, u->v[i].buf);
+		u->ht[u->v[i].slot] = 0;
 	u->n = 0;
+	u->npool = 0;
 	u->dropped = 0;
 	u->win[0] = 0;
 	u->wn = 1;
@@ -1015,18 +1172,23 @@ static size_t url_end(const uint8_t *w, size_t n, size_t s, size_t sl, size_t ma
 	return e;
 }
 
-/* True when one of the 8 bytes at |p| is ':' or 'w'/'W': every URL form
- * has a ':' right after its scheme (or after "[") or starts with "www".
- * SWAR zero-byte test. */
-static inline bool anchor_word(const uint8_t *p)
+/* True when one of the 8 bytes at |p| is ':', or two of them in a row are
+ * 'w'/'W', or the last one is (its pair may be in the next word): every
+ * URL form has a ':' right after its scheme (or after "[") or starts with
+ * "www", and a lone 'w' is a common letter. SWAR zero-byte test (no false
+ * negatives; a false positive only costs the byte-wise check). */
+static inline bool anchor_word(const uint64_t x)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	uint64_t x, a, b;
+	uint64_t a, b, mw;
 
-	memcpy(&x, p, 8);
 	a = x ^ (ones * ':');
 	b = (x | 0x2020202020202020ull) ^ (ones * 'w');
-	return (((a - ones) & ~a) | ((b - ones) & ~b)) & highs;
+	mw = (b - ones) & ~b & highs;
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	return (((a - ones) & ~a & highs) | mw) != 0; /* the pair test assumes LE */
+#endif
+	return (((a - ones) & ~a & highs) | (mw & (mw >> 8)) | (mw & (1ull << 63))) != 0;
 }
 
 static inline bool start_ok(uint8_t prev)
@@ -1072,8 +1234,14 @@ static int pass(struct scan_url *u, bool final)
 		size_t sl, s;
 		bool found = false;
 
-		while (j + 8 <= n && !anchor_word(w + j))
+		while (j + 8 <= n) {
+			uint64_t x;
+
+			memcpy(&x, w + j, 8);
+			if (anchor_word(x))
+				break;
 			j += 8;
+		}
 		if (j >= n)
 			break;
 		if (w[j] == ':') {
@@ -1086,8 +1254,8 @@ static int pass(struct scan_url *u, bool final)
 					found = true;
 				}
 			}
-		} else if ((w[j] | 0x20) == 'w' && j >= next && start_ok(w[j - 1]) &&
-			   (sl = scheme_at(w + j, n - j)) > 0) {
+		} else if ((w[j] | 0x20) == 'w' && j + 1 < n && (w[j + 1] | 0x20) == 'w' &&
+			   j >= next && start_ok(w[j - 1]) && (sl = scheme_at(w + j, n - j)) > 0) {
 			next = j = take_url(u, j, sl, &rc);
 			found = true;
 		}

@@ -18,6 +18,7 @@ PKGS="
   python3 python3-pytest python3-matplotlib python3-scapy
   iproute2 iputils-ping ethtool procps psmisc kmod
   postfix swaks libnet-ssleay-perl unbound
+  clamav
 "
 
 if [ "$(id -u)" -ne 0 ]; then

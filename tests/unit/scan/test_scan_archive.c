@@ -484,6 +484,8 @@ static void test_too_deep(void **state)
 	uint8_t *z = nested_zip(7, &len);
 
 	scan_archive_limits_default(&lim);
+	assert_int_equal(lim.max_depth, 10);
+	lim.max_depth = 5;
 	assert_int_equal(expand(z, len, "deep.zip", &lim, &s, &res), 0);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_TOO_DEEP);
 	assert_int_equal(res.limit, SCAN_ARCHIVE_LIM_DEPTH);
@@ -493,6 +495,45 @@ static void test_too_deep(void **state)
 	assert_null(strstr(s.paths.p, "payload.txt"));
 	sbuf_free(&s.paths);
 	free(z);
+}
+
+/* The default depth (10) reaches a payload 10 levels down, as ClamAV's
+ * clam_cache_emax.tgz (eight tar.gz in each other) needs. */
+static void test_default_depth(void **state)
+{
+	struct scan_archive_result res;
+	struct seen s = { 0 };
+	size_t len;
+	uint8_t *z = nested_zip(10, &len);
+
+	assert_int_equal(expand(z, len, "ten.zip", NULL, &s, &res), 0);
+	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
+	assert_int_equal(res.max_depth, 10);
+	assert_non_null(strstr(s.paths.p, "/inner10.zip/payload.txt 10 23\n"));
+	sbuf_free(&s.paths);
+	free(z);
+}
+
+/* A zero-filled start cannot decide (ISO 9660 shows its magic at 0x8001):
+ * held and expanded, zeros give nothing and flag nothing (libarchive reads
+ * them as an empty tar). */
+static void test_defer_zeros(void **state)
+{
+	static uint8_t zeros[64 << 10];
+	struct scan_archive_result res;
+	struct seen s = { 0 };
+
+	assert_false(scan_archive_sniff(zeros, 1024));
+	assert_true(scan_archive_sniff_defer(zeros, 1024));
+	assert_false(scan_archive_sniff_defer(zeros, 100));
+	zeros[1000] = 1;
+	assert_false(scan_archive_sniff_defer(zeros, 1024));
+	zeros[1000] = 0;
+	assert_int_equal(expand(zeros, sizeof(zeros), "zeros.bin", NULL, &s, &res), 0);
+	assert_int_equal(res.flags & ~(uint32_t)SCAN_ARF_NOT_ARCHIVE, 0);
+	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
+	assert_int_equal(res.members, 0);
+	assert_int_equal(s.begins, 0);
 }
 
 static void test_limits_each(void **state)
@@ -648,6 +689,8 @@ int main(void)
 		cmocka_unit_test(test_not_archive),
 		cmocka_unit_test(test_nested_zips),
 		cmocka_unit_test(test_too_deep),
+		cmocka_unit_test(test_default_depth),
+		cmocka_unit_test(test_defer_zeros),
 		cmocka_unit_test(test_limits_each),
 		cmocka_unit_test(test_gzip_single),
 		cmocka_unit_test(test_callback_abort),

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "mxg_err.h"
+#include "scan_archive.h"
 #include "scan_ftype.h"
 #include "scan_test.h"
 
@@ -270,6 +271,33 @@ static void test_images_archives(void **state)
 	assert_int_equal(r.cat, SCAN_FT_TEXT);
 }
 
+/* The containers decoded by scan_archive's own decoders have kinds. */
+static void test_own_containers(void **state)
+{
+	static const uint8_t szdd[] = "SZDD\x88\xf0\x27\x33" "A\x65\x0c\0\0\0\x07" "abc";
+	static const uint8_t tnef[] = "\x78\x9f\x3e\x22\x01\0\x01\x06\x90\x08\0\x04\0\0\0";
+	static const char hqx[] = "(This file must be converted with BinHex 4.0)\r\n:!!!:\r\n";
+	/* binary cpio: magic, mode 0100644 at 6, name size 2 at 20, "a\0" */
+	uint8_t cpio[64] = { 0xc7, 0x71 };
+	struct scan_ftype_result r;
+
+	cpio[6] = 0xa4;
+	cpio[7] = 0x81;
+	cpio[20] = 2;
+	cpio[26] = 'a';
+	r = detect(szdd, sizeof(szdd) - 1, "setup.ex_");
+	expect(&r, SCAN_FT_ARCHIVE, "szdd", 0);
+	r = detect(tnef, sizeof(tnef) - 1, "winmail.dat");
+	expect(&r, SCAN_FT_ARCHIVE, "tnef", 0);
+	assert_string_equal(r.mime, "application/vnd.ms-tnef");
+	r = DETECT_STR(hqx, "a.hqx");
+	expect(&r, SCAN_FT_ARCHIVE, "binhex", 0);
+	r = detect(cpio, sizeof(cpio), "a.cpio");
+	expect(&r, SCAN_FT_ARCHIVE, "cpio", 0);
+	cpio[27] = 'b'; /* the name is no longer NUL-terminated: not cpio */
+	assert_false(scan_archive_sniff(cpio, sizeof(cpio)));
+}
+
 static void test_corpus_docs(void **state)
 {
 	static const struct {
@@ -341,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_ole2),
 		cmocka_unit_test(test_pdf),
 		cmocka_unit_test(test_images_archives),
+		cmocka_unit_test(test_own_containers),
 		cmocka_unit_test(test_corpus_docs),
 		cmocka_unit_test(test_failing_alloc),
 	};

@@ -709,6 +709,96 @@ static void test_scan_session_keep_text(void **state)
 	scan_engine_unref(e);
 }
 
+/* ---- steady state: a warm session allocates nothing ---- */
+
+static void msg_html_urls(struct sbuf *b)
+{
+	sbuf_printf(b, "Subject: links\r\nMIME-Version: 1.0\r\n"
+		       "Content-Type: multipart/alternative;\r\n"
+		       " boundary=\"%s\"\r\n\r\n"
+		       "--%s\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+		       "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		       "see http://Example.COM:80/a/./b/../c?x=%%41 and hxxp://evil[.]example=\r\n"
+		       ".net/p and www.shop.example.co.uk/ caf=E9\r\n",
+		       "b-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123"
+		       "456789", /* longer than the first boundary buffer */
+		       "b-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123"
+		       "456789");
+	sbuf_printf(b, "--%s\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+		       "<html><head><style>p{}</style><!-- a -- b --></head><body>"
+		       "<p>Hello&nbsp;<a href=\"h&#116;tp://[::1]:8080/x\">x</a>"
+		       "<img src='http://0x7f.1/i.png'> <a href=http://b%%61d.example/>y</a>"
+		       "&amp;&unknown; &#x41;</p></body></html>\r\n"
+		       "--%s--\r\n",
+		       "b-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123"
+		       "456789",
+		       "b-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123"
+		       "456789");
+}
+
+/* 150 named parts: more strings than one arena block holds. */
+static void msg_many_parts(struct sbuf *b)
+{
+	int i;
+
+	sbuf_printf(b, "Subject: many\r\nMIME-Version: 1.0\r\n"
+		       "Content-Type: multipart/mixed; boundary=\"M\"\r\n\r\n");
+	for (i = 0; i < 150; i++)
+		sbuf_printf(b, "--M\r\nContent-Type: application/x-part-%03d\r\n"
+			       "Content-Disposition: attachment;\r\n"
+			       " filename=\"a-rather-long-attachment-file-name-%03d.dat\"\r\n\r\n"
+			       "part %d\r\n", i, i, i);
+	sbuf_printf(b, "--M--\r\n");
+}
+
+/* The dataplane keeps one session per lcore and resets it per message: once
+ * every buffer has grown (parser frames and inner parsers, boundary
+ * storage, URL pool and table, hit vectors, arena), the same messages
+ * again must not call the allocator at all. */
+static void test_scan_session_warm_no_alloc(void **state)
+{
+	static void (*const build[])(struct sbuf *) = {
+		msg_html_urls, msg_b64, msg_qp, msg_nested, msg_rules, msg_zip1, msg_plain,
+		msg_many_parts,
+	};
+	struct scan_engine *e = engine_rules(rules, sizeof(rules) / sizeof(rules[0]), NULL);
+	struct sbuf m[sizeof(build) / sizeof(build[0])] = { { 0 } };
+	size_t nurls[sizeof(build) / sizeof(build[0])], i;
+	struct scan_session *s;
+	struct failmem fm;
+	unsigned long warm;
+	int pass;
+
+	failmem_init(&fm, 0); /* counts, never fails */
+	s = scan_session_new(e, &fm.mem, NULL);
+	assert_non_null(s);
+	for (i = 0; i < sizeof(build) / sizeof(build[0]); i++)
+		build[i](&m[i]);
+	for (pass = 0; pass < 3; pass++) {
+		warm = fm.n;
+		for (i = 0; i < sizeof(build) / sizeof(build[0]); i++) {
+			const struct scan_result *r;
+
+			assert_int_equal(scan_session_reset(s, NULL), 0);
+			assert_int_equal(scan_session_feed(s, (const uint8_t *)m[i].p, m[i].n), 0);
+			r = scan_session_finish(s);
+			assert_false(r->flags & SCAN_R_ERROR);
+			if (pass == 0)
+				nurls[i] = r->nurls;
+			else
+				assert_int_equal(r->nurls, nurls[i]);
+		}
+		if (pass > 0)
+			assert_int_equal(fm.n - warm, 0); /* not one allocator call */
+	}
+	assert_int_equal(nurls[0], 6);
+	scan_session_free(s);
+	assert_int_equal(fm.live, 0);
+	for (i = 0; i < sizeof(build) / sizeof(build[0]); i++)
+		sbuf_free(&m[i]);
+	scan_engine_unref(e);
+}
+
 /* ---- failing allocator ---- */
 
 static void test_scan_session_failmem(void **state)
@@ -760,6 +850,7 @@ int main(void)
 		cmocka_unit_test(test_scan_session_reload_stress),
 		cmocka_unit_test(test_scan_session_failmem),
 		cmocka_unit_test(test_scan_session_keep_text),
+		cmocka_unit_test(test_scan_session_warm_no_alloc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

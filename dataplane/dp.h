@@ -63,6 +63,8 @@ struct dp_conf {
 	uint32_t mbufs, mbuf_cache;
 	uint16_t burst;
 	bool test_services;
+	uint16_t test_relay_port;  /* test-only relay target port (0: off; tcps_svc_relay.c) */
+	struct mxg_ip test_relay_v4, test_relay_v6; /* its servers (family 0: none) */
 	uint32_t tcp_max_conns;  /* per worker, TIME_WAIT included */
 	uint32_t tcp_rcvbuf, tcp_sndbuf; /* bytes per connection */
 	uint64_t tcp_mem_max;    /* bytes of connection buffers per worker */
@@ -167,6 +169,10 @@ int dp_workers_init(struct dp_ctx *ctx);
 void dp_workers_fini(struct dp_ctx *ctx);
 /* The per-lcore loop (rte_eal_remote_launch entry); arg is a struct dp_worker. */
 int dp_worker_main(void *arg);
+/* Blocks (|take| false: main(), before the EAL starts its threads) or
+ * unblocks (true: each worker) SIGIO and the real-time signals, which
+ * O_ASYNC ports (net_tap) raise per received frame: only workers take them. */
+void dp_worker_io_signals(bool take);
 /* One poll iteration of |w|; returns the number of frames received. Used by
  * dp_worker_main and by the benchmark harness. */
 unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now);

@@ -178,6 +178,21 @@ int dp_conf_load(const char *path, struct dp_conf *c, char *err, size_t errlen)
 	c->burst = (uint16_t)v;
 	if ((rc = mxg_conf_get_bool(s, "test_services", false, &c->test_services, err, errlen)))
 		goto out;
+	/* test-only relay to kernel servers (tests of active opens) */
+	if ((rc = mxg_conf_get_u64(s, "test_relay_port", 0, 0, 65535, &v, err, errlen)))
+		goto out;
+	c->test_relay_port = (uint16_t)v;
+	for (int fam = 4; fam <= 6; fam += 2) {
+		const char *key = fam == 4 ? "test_relay_v4" : "test_relay_v6";
+		struct mxg_ip *ip = fam == 4 ? &c->test_relay_v4 : &c->test_relay_v6;
+		const char *a = mxg_conf_get(s, key);
+
+		if (a && (mxg_ip_parse(a, ip) || ip->family != fam)) {
+			rc = mxg_conf_err(s, key, err, errlen, "'%s' is not an IPv%d address", a,
+					  fam);
+			goto out;
+		}
+	}
 	/* TCP sizing: buffers are what a connection costs, so max_conns and
 	 * mem_max together bound a worker's memory (docs/configuration.md). */
 	if ((rc = mxg_conf_get_u64(s, "tcp_max_conns", 65536, 16, 1u << 24, &v, err, errlen)))

@@ -53,6 +53,22 @@ static bool has_arg(int argc, char **argv, const char *const *names)
 	return false;
 }
 
+/* net_af_xdp turns on preferred busy polling by default (busy_budget 64):
+ * every empty rx_burst then makes a recvfrom() syscall, which only pays
+ * when the interface's napi_defer_hard_irqs and gro_flush_timeout were
+ * tuned for it (DPDK's af_xdp guide). Untuned, as here, it was 12 % of an
+ * idle-ish worker's time in the connection benchmark (perf/tcp_bench.py
+ * --profile) and bought nothing; the worker's own adaptive idle policy
+ * decides when to spin. With busy_budget=0 the PMD only calls poll() when
+ * the kernel asks for a fill-ring wakeup. An explicit busy_budget in
+ * devargs is kept. */
+static const char *af_xdp_busy_default(const struct dp_port_conf *p)
+{
+	if (strcmp(p->pmd, "net_af_xdp") || strstr(p->devargs, "busy_budget="))
+		return "";
+	return ",busy_budget=0";
+}
+
 int dp_eal_args(const struct dp_conf *c, int nextra, char **extra, char ***argv_out)
 {
 	static const char *const lcore_opts[] = {"-l", "-c", "--lcores", NULL};
@@ -88,7 +104,8 @@ int dp_eal_args(const struct dp_conf *c, int nextra, char **extra, char ***argv_
 			pci = true;
 			continue;
 		}
-		snprintf(buf, sizeof(buf), "%s%u%s%s", p->pmd, i, *p->devargs ? "," : "", p->devargs);
+		snprintf(buf, sizeof(buf), "%s%u%s%s%s", p->pmd, i, *p->devargs ? "," : "", p->devargs,
+			 af_xdp_busy_default(p));
 		rc |= push(&argv, &argc, &cap, "--vdev");
 		rc |= push(&argv, &argc, &cap, buf);
 	}

@@ -190,6 +190,7 @@ static int cmd_workers(const char *cmd, const char *params, struct rte_tel_data 
 	X(challenge_ack_limited) X(rst_sent) X(rst_rcvd) X(syncookies_sent)     \
 	X(syncookies_ok) X(syncookies_bad) X(listen_overflow) X(conn_limit)     \
 	X(mem_limit) X(retransmits) X(rto_fired) X(fast_retransmits)            \
+	X(rack_lost) X(tlp_probes) X(spurious_undos) X(dsack_rcvd) X(dsack_sent) \
 	X(persist_probes) X(keepalive_probes) X(tx_errors) X(active_opens)      \
 	X(passive_opens) X(conns) X(mem_used)
 

@@ -4,10 +4,11 @@
  *
  * poll every RX queue this worker owns -> tcps_if_input per frame (L2/L3 in
  * place: ARP/NDP/ICMP answered by rewriting the received mbuf) -> TX buffer
- * per port -> one tx_burst per port per iteration -> timers when due.
+ * per port -> held ACKs of the burst (tcps_stack_rx_end) -> timers when
+ * due -> one tx_burst per port per iteration.
  *
- * Idle policy: "busy" never yields. "adaptive" spins with rte_pause for a
- * few hundred empty polls, then sleeps with a doubling interval capped at
+ * Idle policy: "busy" never yields. "adaptive" spins with rte_pause for
+ * 256 us after the last frame, then sleeps with a doubling interval capped at
  * idle_max_us, and returns to spinning at the first frame. On a 2-core box
  * this leaves the peers (and the kernel side of tap/veth) CPU to run; the
  * cost is up to idle_max_us of extra latency for the first frame of a burst.
@@ -15,6 +16,7 @@
  * DPDK 22.11 and one policy for every PMD is easier to reason about.
  */
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <string.h>
@@ -31,7 +33,11 @@
 #include "mxg_log.h"
 
 #define COMP "dataplane"
-#define SPIN_POLLS 256 /* empty polls before the first sleep */
+/* Spin this long after the last frame before the first sleep. Time, not a
+ * poll count: an empty poll costs ~50 ns on net_af_xdp with busy_budget=0
+ * (dp_port.c) and a read() syscall on net_tap. 256 us is what the former
+ * 256 empty polls took on af_xdp when each made a busy-poll recvfrom(). */
+#define SPIN_NS (256 * MXG_NSEC_PER_USEC)
 
 static uint64_t ns_mult; /* (1e9 << 32) / tsc_hz */
 
@@ -206,6 +212,9 @@ unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now)
 	if (w->smtp) /* policy snapshots, quarantine answers (dp_ctl.c) */
 		dp_ctl_poll(w, dp_smtp_pol_ack, now);
 
+	/* One receive batch per poll: ACKs for in-order data go once per
+	 * connection at its end (tcps.h, tcps_stack_rx_begin). */
+	tcps_stack_rx_begin(w->tcp);
 	for (unsigned i = 0; i < w->nifq; i++) {
 		struct dp_ifq *q = &w->ifq[i];
 		bool got = false;
@@ -233,6 +242,7 @@ unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now)
 		if (got)
 			q->ifc_deadline = tcps_if_deadline(q->ifc);
 	}
+	tcps_stack_rx_end(w->tcp, now);
 	if (unlikely(now >= w->smtp_deadline)) /* SMTP proxy timers (dp_smtp.c) */
 		dp_smtp_on_timer(w, now);
 	if (total || now >= w->tcp_deadline) {
@@ -245,30 +255,44 @@ unsigned dp_worker_poll(struct dp_worker *w, mxg_tstamp now)
 	return total;
 }
 
+void dp_worker_io_signals(bool take)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(&set, sig);
+	pthread_sigmask(take ? SIG_UNBLOCK : SIG_BLOCK, &set, NULL);
+}
+
 int dp_worker_main(void *arg)
 {
 	struct dp_worker *w = arg;
 	struct dp_ctx *ctx = w->ctx;
 	const bool adaptive = ctx->conf.idle == DP_IDLE_ADAPTIVE;
 	const uint32_t max_us = ctx->conf.idle_max_us;
-	uint32_t empty = 0, sleep_us = 1;
+	uint32_t sleep_us = 1;
+	mxg_tstamp busy_at = 0;
 
 	/* Short sleeps must be short: the default 50 us slack would dominate. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	dp_worker_io_signals(true); /* main.c blocked them for the others */
 	MXG_INFO(COMP, "worker %u on lcore %u: %u ports", w->idx, w->lcore_id, w->nifq);
 	while (!ctx->stop) {
-		unsigned n = dp_worker_poll(w, dp_now(ctx));
+		mxg_tstamp now = dp_now(ctx);
+		unsigned n = dp_worker_poll(w, now);
 
 		w->st.polls++;
 		if (n) {
 			w->st.busy_polls++;
-			empty = 0;
+			busy_at = now;
 			sleep_us = 1;
 			continue;
 		}
 		if (!adaptive)
 			continue;
-		if (++empty < SPIN_POLLS) {
+		if (now - busy_at < SPIN_NS) {
 			rte_pause();
 			continue;
 		}
@@ -329,6 +353,20 @@ static int tcp_init(struct dp_ctx *ctx, struct dp_worker *w)
 	    (tcps_svc_start(w->tcp, &any4) || tcps_svc_start(w->tcp, &any6))) {
 		MXG_ERR(COMP, "worker %u: cannot start the echo/discard test services", w->idx);
 		return MXG_E_NOMEM;
+	}
+	if (ctx->conf.test_relay_port) {
+		/* test-only relay (tcps_svc_relay.c): read-only after the
+		 * first worker filled it, shared by all */
+		static struct tcps_relay_conf relay;
+
+		relay.to4 = ctx->conf.test_relay_v4;
+		relay.to6 = ctx->conf.test_relay_v6;
+		relay.to_port = ctx->conf.test_relay_port;
+		if (tcps_svc_relay_start(w->tcp, &any4, &relay) ||
+		    tcps_svc_relay_start(w->tcp, &any6, &relay)) {
+			MXG_ERR(COMP, "worker %u: cannot start the test relay", w->idx);
+			return MXG_E_NOMEM;
+		}
 	}
 	if (dp_smtp_worker_start(ctx, w)) /* SMTP proxy listeners (dp_smtp.c) */
 		return MXG_E_NOMEM;

@@ -86,6 +86,14 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* The signals of O_ASYNC I/O too, for every thread but the workers
+	 * (dp_worker_io_signals unblocks them). The tap PMD has the kernel
+	 * queue a real-time signal (the first free one) for every frame it
+	 * receives; its handler only bumps the RX trigger that rx_burst
+	 * checks. The kernel gives a process-directed signal to the main
+	 * thread first whenever it may take it - this one, asleep in sigwait:
+	 * a wake-up and a context switch per frame, for nothing. */
+	dp_worker_io_signals(false);
 
 	eal_argc = dp_eal_args(&ctx->conf, argc - optind, argv + optind, &eal_argv);
 	if (eal_argc < 0) {

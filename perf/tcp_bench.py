@@ -6,6 +6,7 @@ TCP stack, same topology type, same client, same invocation (issue 3,
 
     /usr/bin/python3 perf/tcp_bench.py [--build DIR] [--runs N] [--duration S]
                                        [--pmd af_xdp|tap] [--smoke] [--out FILE]
+                                       [--profile DIR] [--dp-opt KEY=VALUE]
 
 Topology (both sides, built with tests/lib/mxgtest, all in namespaces of
 this run, 198.18.60-61.0/24 and 2001:db8:3c-3d::/64):
@@ -24,6 +25,10 @@ needs it (tests/integration/tcp/tcputil.py explains why), and the peer gets
 the same client so the comparison holds the client constant. The kernel
 peer's own veth keeps its defaults (GRO off as veth ships, GSO on).
 
+Both servers are up for the whole run and the runs are interleaved (run
+i: ours bulk, kernel bulk, ours cps, kernel cps), so drift in the load of
+a shared machine hits both alike; the side not measured is SIGSTOPped.
+
 Figures (median/min/max of N runs, ratio ours/peer):
   tcp_bulk_<pmd>_MBps      client -> discard, 64 KiB writes for S seconds,
                            bytes / time until the server's FIN (MB/s)
@@ -31,6 +36,17 @@ Figures (median/min/max of N runs, ratio ours/peer):
                            sends 32 B, reads the echo, closes (FIN first
                            from the client; the server side finishes its
                            LAST_ACK asynchronously)
+  tcp_bulk_<pmd>_{server,total}_cycles_per_pkt, _total_cycles_per_kB,
+  tcp_conn_<pmd>_server_cycles_per_{conn,pkt}, _total_cycles_per_conn
+                           cycles = on-CPU time x the clock of
+                           /proc/cpuinfo (no PMU in the VM); server = the
+                           dataplane's worker thread or the tcpb serve
+                           thread (schedstat), total = server + the tcpb
+                           client (rusage); packets = rx + tx of the
+                           client's veth. On a veth the sender's syscall
+                           runs the receiver's softirq: the worker's TX
+                           kick carries the client's ACK processing and
+                           next transmit (docs/tcp.md, "Benchmark").
 JSON: {"figures": [...]} with run.py's figure() fields; run.py can register
 bench_tcp (see the note at the end of this file).
 
@@ -47,6 +63,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -70,6 +87,7 @@ TCPB_C = r"""/* tcpb - kernel-socket peer and client of perf/tcp_bench.py (embed
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +97,16 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds of this process (user + system, which includes the
+ * softirq work the kernel does on our behalf in syscall context). */
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *sl)
@@ -189,7 +217,8 @@ static int bulk(const char *addr, int port, double secs)
 		return 1;
 	}
 	t1 = now();
-	printf("{\"bytes\": %lld, \"seconds\": %.6f}\n", sent, t1 - t0);
+	printf("{\"bytes\": %lld, \"seconds\": %.6f, \"cpu_s\": %.6f}\n", sent, t1 - t0,
+	       cpu_s());
 	return 0;
 }
 
@@ -254,7 +283,8 @@ static int cps(const char *addr, int port, double secs, int conc)
 			}
 		}
 	}
-	printf("{\"conns\": %lld, \"errors\": %lld, \"seconds\": %.6f}\n", done, errs, now() - t0);
+	printf("{\"conns\": %lld, \"errors\": %lld, \"seconds\": %.6f, \"cpu_s\": %.6f}\n",
+	       done, errs, now() - t0, cpu_s());
 	return 0;
 }
 
@@ -302,6 +332,71 @@ def build_tcpb(tmp):
     return exe
 
 
+def cpu_hz():
+    """Clock used to turn CPU time into cycles. This VM has no PMU
+    (`perf stat -e cycles` says <not supported>), so cycles are on-CPU
+    nanoseconds (schedstat, rusage) times the clock the kernel reports."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) * 1e6
+    raise BenchError("no 'cpu MHz' in /proc/cpuinfo")
+
+
+def thread_cpu_ns(pid, tid):
+    """Nanoseconds thread |tid| of |pid| has run on a CPU (schedstat field 1:
+    exact, unlike the 10 ms ticks of stat's utime/stime)."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+def thread_user_s(pid, tid):
+    """User-mode CPU seconds of the thread (stat field 14, clock ticks):
+    for ours the dataplane's own work (tcpstack, PMD rings), without the
+    kernel work its syscalls carry (a veth runs the receiver's softirq in
+    the sender's syscall)."""
+    with open(f"/proc/{pid}/task/{tid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_tid(pid):
+    """The dataplane's worker lcore thread (DPDK 22.11 names it rte-worker-N)."""
+    for tid in sorted(os.listdir(f"/proc/{pid}/task")):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            if f.read().startswith(("rte-worker", "lcore-worker")):
+                return int(tid)
+    raise BenchError(f"no rte-worker thread in dataplane pid {pid}")
+
+
+def link_pkts(ns, dev):
+    """rx + tx packets of |dev| in |ns| (the client's veth: same count on
+    both sides of the comparison, whatever the server is)."""
+    p = subprocess.run(["ip", "-n", str(ns), "-j", "-s", "link", "show", "dev", dev],
+                       capture_output=True, text=True, check=True)
+    st = json.loads(p.stdout)[0]["stats64"]
+    return st["rx"]["packets"] + st["tx"]["packets"]
+
+
+class Side:
+    """One server under test: where its client runs, which thread serves,
+    and how to keep it out of the other side's measurement."""
+
+    def __init__(self, name, ns, dev, addr, pid, tid, freeze):
+        self.name, self.ns, self.dev, self.addr = name, ns, dev, addr
+        self.pid, self.tid, self.freeze = pid, tid, freeze
+
+    def pause(self):
+        # Only the polling dataplane needs it: an idle adaptive worker
+        # still wakes every idle_max_us, on the kernel server's CPU.
+        if self.freeze:
+            os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self):
+        if self.freeze:
+            os.kill(self.pid, signal.SIGCONT)
+
+
 def run_client(ns, tcpb, args, timeout):
     p = subprocess.run(["ip", "netns", "exec", str(ns), "taskset", "-c", "0", tcpb] + args,
                        capture_output=True, text=True, timeout=timeout)
@@ -310,17 +405,58 @@ def run_client(ns, tcpb, args, timeout):
     return json.loads(p.stdout)
 
 
-def measure(ns, tcpb, addr, runs, duration):
-    bulk, cps, raw = [], [], []
-    for _ in range(runs):
-        r = run_client(ns, tcpb, ["bulk", addr, "9", str(duration)], duration + 60)
-        bulk.append(r["bytes"] / r["seconds"] / 1e6)
-        c = run_client(ns, tcpb, ["cps", addr, "7", str(duration), "64"], duration + 60)
-        if c["conns"] == 0:
-            raise BenchError(f"no connection completed against {addr}: {c}")
-        cps.append(c["conns"] / c["seconds"])
-        raw.append({"bulk": r, "cps": c})
-    return bulk, cps, raw
+def one(side, tcpb, args, duration, hz, profile=None):
+    """Runs one client invocation against |side| and returns its result
+    with the server thread's and the client's cycles and the packets."""
+    pk0, s0 = link_pkts(side.ns, side.dev), thread_cpu_ns(side.pid, side.tid)
+    u0 = thread_user_s(side.pid, side.tid)
+    prof = None
+    if profile:
+        prof = subprocess.Popen(["perf", "record", "-q", "-F", "4999", "-g", "-t",
+                                 str(side.tid), "-o", profile],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        r = run_client(side.ns, tcpb, args + [str(duration)] + (["64"] if args[0] == "cps"
+                                                                 else []), duration + 60)
+    finally:
+        if prof:
+            prof.send_signal(signal.SIGINT)
+            prof.wait(timeout=60)
+    s1, pk1 = thread_cpu_ns(side.pid, side.tid), link_pkts(side.ns, side.dev)
+    r["pkts"] = pk1 - pk0
+    r["server_cycles"] = (s1 - s0) * 1e-9 * hz
+    r["server_user_cycles"] = (thread_user_s(side.pid, side.tid) - u0) * hz
+    r["client_cycles"] = r["cpu_s"] * hz
+    return r
+
+
+def measure(sides, tcpb, runs, duration, hz, profile_dir=None):
+    """Interleaved: run i measures every side's bulk and then every side's
+    connection rate before run i + 1, so slow drift in the load of this
+    shared machine hits both sides alike. The side not measured is paused
+    (Side.pause)."""
+    res = {s.name: {"bulk": [], "cps": []} for s in sides}
+    for s in sides:
+        s.pause()
+    for i in range(runs):
+        for kind, args in (("bulk", ["bulk", None, "9"]), ("cps", ["cps", None, "7"])):
+            for s in sides:
+                a = list(args)
+                a[1] = s.addr
+                prof = None
+                if profile_dir and i == 0 and s.freeze:
+                    prof = os.path.join(profile_dir, f"tcp_{kind}.perf.data")
+                s.resume()
+                try:
+                    r = one(s, tcpb, a, duration, hz, prof)
+                finally:
+                    s.pause()
+                if kind == "cps" and r["conns"] == 0:
+                    raise BenchError(f"no connection completed against {s.name}: {r}")
+                res[s.name][kind].append(r)
+    for s in sides:
+        s.resume()
+    return res
 
 
 def client_sysctls(ns):
@@ -330,68 +466,129 @@ def client_sysctls(ns):
     ns.sysctl("net.ipv4.ip_local_port_range", "10000 65000")
 
 
-def ours(args, tcpb, workdir):
+def ours(stack, args, workdir):
     from mxgtest.topo import AfXdpGateway, TapGateway
     dp = {"test_services": "yes", "eal_args": "--no-huge -m 256 --no-pci -l 0,1"}
+    dp.update(args.dp_opt)
     binary = os.path.join(args.build, "dataplane", "mxgate-dataplane")
     if args.pmd == "af_xdp":
         gw = AfXdpGateway(binary, workdir, os.path.join(args.build, "bpf", "xpf.bpf.o"),
                           subnet=60, dataplane=dp)
     else:
         gw = TapGateway(binary, workdir, subnet=60, dataplane=dp)
-    with gw:
-        if gw.kind == "af_xdp":
-            gw.peer_ns.exec(["ethtool", "-K", gw.peer_dev, "tx", "off"])
-        client_sysctls(gw.peer_ns)
-        before = gw.dp.query("/mxgate/tcp")
-        bulk, cps, raw = measure(gw.peer_ns, tcpb, gw.gw4, args.runs, args.duration)
-        after = gw.dp.query("/mxgate/tcp")
-        tcp = {k: after[k] - before[k] for k in after}
-        workers = gw.dp.query("/mxgate/workers")
-    return bulk, cps, {"raw": raw, "tcpstack": tcp, "workers": workers}
+    stack.enter_context(gw)
+    if gw.kind == "af_xdp":
+        gw.peer_ns.exec(["ethtool", "-K", gw.peer_dev, "tx", "off"])
+    client_sysctls(gw.peer_ns)
+    return gw, Side("ours", gw.peer_ns, gw.peer_dev, gw.gw4, gw.dp.pid,
+                    worker_tid(gw.dp.pid), True)
 
 
-def peer(args, tcpb):
+def peer(stack, tcpb):
     from mxgtest.net import Netns, VethPair
     from mxgtest.proc import Process
-    with Netns() as srv, Netns() as cli, VethPair(srv, cli) as v:
-        srv.add_addr(v.a, "198.18.61.1/24")
-        cli.add_addr(v.b, "198.18.61.2/24")
-        srv.link_up(v.a)
-        cli.link_up(v.b)
-        cli.exec(["ethtool", "-K", v.b, "tx", "off"])
-        client_sysctls(cli)
-        p = Process(["taskset", "-c", "1", tcpb, "serve", "198.18.61.1"], name="tcpb-serve",
-                    netns=str(srv))
-        p.start()
-        try:
-            p.wait_for_line("tcpb: serving", timeout=10)
-            bulk, cps, raw = measure(cli, tcpb, "198.18.61.1", args.runs, args.duration)
-        finally:
-            p.stop()
-    return bulk, cps, {"raw": raw}
+    srv = stack.enter_context(Netns())
+    cli = stack.enter_context(Netns())
+    v = stack.enter_context(VethPair(srv, cli))
+    srv.add_addr(v.a, "198.18.61.1/24")
+    cli.add_addr(v.b, "198.18.61.2/24")
+    srv.link_up(v.a)
+    cli.link_up(v.b)
+    cli.exec(["ethtool", "-K", v.b, "tx", "off"])
+    client_sysctls(cli)
+    p = Process(["taskset", "-c", "1", tcpb, "serve", "198.18.61.1"], name="tcpb-serve",
+                netns=str(srv))
+    p.start()
+    stack.callback(p.stop)
+    p.wait_for_line("tcpb: serving", timeout=10)
+    return Side("kernel", cli, v.b, "198.18.61.1", p.pid, p.pid, False)
+
+
+def per(rs, what, unit_key):
+    return [r[what] / r[unit_key] for r in rs]
 
 
 def bench_tcp(args, log=print):
+    import contextlib
     tmp = tempfile.mkdtemp(prefix="mxg-tcpbench-")
+    hz = cpu_hz()
     try:
         tcpb = build_tcpb(tmp)
-        log(f"tcp_bench: ours ({args.pmd}) ...")
-        ob, oc, od = ours(args, tcpb, tmp)
-        log("tcp_bench: kernel peer ...")
-        pb, pc, pd = peer(args, tcpb)
+        with contextlib.ExitStack() as stack:
+            log(f"tcp_bench: ours ({args.pmd}) and the kernel peer, {args.runs} x "
+                f"{args.duration} s interleaved ...")
+            gw, so = ours(stack, args, tmp)
+            sp = peer(stack, tcpb)
+            before = gw.dp.query("/mxgate/tcp")
+            res = measure([so, sp], tcpb, args.runs, args.duration, hz, args.profile)
+            after = gw.dp.query("/mxgate/tcp")
+            tcp = {k: after[k] - before[k] for k in after if isinstance(after[k], int)}
+            workers = gw.dp.query("/mxgate/workers")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.profile:
+        report_profiles(args.profile, log)
+    o, k = res["ours"], res["kernel"]
     peer_name = "Linux kernel TCP, tcpb epoll server (1 thread, CPU 1), veth"
-    d = {"ours": od, "peer": pd, "pmd": args.pmd, "duration_s": args.duration}
+    d = {"ours": {"raw": o, "tcpstack": tcp, "workers": workers}, "peer": {"raw": k},
+         "pmd": args.pmd, "duration_s": args.duration, "cpu_hz": hz,
+         "cycles": "on-CPU time x cpu_hz (no PMU in this VM); server = the dataplane's "
+                   "worker thread / the tcpb serve thread; client = tcpb's rusage; "
+                   "packets = rx + tx of the client's veth"}
+    mbps = lambda rs: [r["bytes"] / r["seconds"] / 1e6 for r in rs]
+    cps = lambda rs: [r["conns"] / r["seconds"] for r in rs]
+    tot = lambda rs, u: [(r["server_cycles"] + r["client_cycles"]) / r[u] for r in rs]
+    p = args.pmd
     return [
-        figure(f"tcp_bulk_{args.pmd}_MBps", "MB/s", "higher", ob, pb, peer_name,
-               "bulk client->discard throughput through mxgate-dataplane (tcpstack, "
-               f"{args.pmd} on veth, 1 worker) vs the kernel's TCP", d),
-        figure(f"tcp_conn_{args.pmd}_cps", "conn/s", "higher", oc, pc, peer_name,
-               "connection setup + 32 B echo + close, 64 in flight, vs the kernel's TCP",
-               {"pmd": args.pmd}),
+        figure(f"tcp_bulk_{p}_MBps", "MB/s", "higher", mbps(o["bulk"]), mbps(k["bulk"]),
+               peer_name, "bulk client->discard throughput through mxgate-dataplane "
+               f"(tcpstack, {p} on veth, 1 worker) vs the kernel's TCP", d),
+        figure(f"tcp_conn_{p}_cps", "conn/s", "higher", cps(o["cps"]), cps(k["cps"]),
+               peer_name, "connection setup + 32 B echo + close, 64 in flight, vs the "
+               "kernel's TCP", {"pmd": p}),
+        figure(f"tcp_bulk_{p}_server_cycles_per_pkt", "cycles/pkt", "lower",
+               per(o["bulk"], "server_cycles", "pkts"), per(k["bulk"], "server_cycles", "pkts"),
+               peer_name, "bulk: cycles of the serving thread per packet on the link "
+               "(data in + ACKs out)", {"pmd": p}),
+        figure(f"tcp_bulk_{p}_total_cycles_per_pkt", "cycles/pkt", "lower",
+               tot(o["bulk"], "pkts"), tot(k["bulk"], "pkts"), peer_name,
+               "bulk: serving thread + client process cycles per packet", {"pmd": p}),
+        figure(f"tcp_bulk_{p}_total_cycles_per_kB", "cycles/kB", "lower",
+               [x * 1e3 for x in tot(o["bulk"], "bytes")],
+               [x * 1e3 for x in tot(k["bulk"], "bytes")], peer_name,
+               "bulk: serving thread + client process cycles per kB of payload "
+               "(independent of how many ACKs each side sends)", {"pmd": p}),
+        figure(f"tcp_conn_{p}_server_cycles_per_conn", "cycles/conn", "lower",
+               per(o["cps"], "server_cycles", "conns"), per(k["cps"], "server_cycles", "conns"),
+               peer_name, "connection test: cycles of the serving thread per completed "
+               "connection", {"pmd": p}),
+        figure(f"tcp_conn_{p}_server_cycles_per_pkt", "cycles/pkt", "lower",
+               per(o["cps"], "server_cycles", "pkts"), per(k["cps"], "server_cycles", "pkts"),
+               peer_name, "connection test: cycles of the serving thread per packet",
+               {"pmd": p}),
+        figure(f"tcp_conn_{p}_total_cycles_per_conn", "cycles/conn", "lower",
+               tot(o["cps"], "conns"), tot(k["cps"], "conns"), peer_name,
+               "connection test: serving thread + client process cycles per connection",
+               {"pmd": p, "ours_user_cycles_per_conn": statistics.median(
+                   per(o["cps"], "server_user_cycles", "conns")),
+                "ours_user_cycles_per_bulk_pkt": statistics.median(
+                   per(o["bulk"], "server_user_cycles", "pkts")),
+                "note": "user: the dataplane worker's user-mode cycles only (tcpstack, "
+                        "dataplane, PMD), from 10 ms ticks"}),
     ]
+
+
+def report_profiles(d, log):
+    for kind in ("bulk", "cps"):
+        f = os.path.join(d, f"tcp_{kind}.perf.data")
+        if not os.path.exists(f):
+            continue
+        out = os.path.join(d, f"tcp_{kind}.perf.txt")
+        with open(out, "w") as o:
+            subprocess.run(["perf", "report", "-i", f, "--stdio", "--no-children",
+                            "--sort", "dso,symbol", "--percent-limit", "0.5", "-g", "none"],
+                           stdout=o, stderr=subprocess.DEVNULL)
+        log(f"tcp_bench: worker profile of {kind}: {out}")
 
 
 def main():
@@ -402,8 +599,17 @@ def main():
     ap.add_argument("--pmd", choices=["af_xdp", "tap"], default="af_xdp")
     ap.add_argument("--smoke", action="store_true", help="1 run of 0.5 s: it works, JSON")
     ap.add_argument("--out", help="write the JSON here too")
+    ap.add_argument("--profile", metavar="DIR",
+                    help="perf record the worker thread during the first run of ours "
+                         "(DIR/tcp_{bulk,cps}.perf.data and .perf.txt)")
+    ap.add_argument("--dp-opt", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra [dataplane] config key for ours (e.g. idle=busy)")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
+    args.dp_opt = dict(kv.split("=", 1) for kv in args.dp_opt)
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+        args.profile = os.path.abspath(args.profile)
     if args.smoke:
         args.runs, args.duration = 1, 0.5
     from mxgtest.cleanup import install_signal_handlers
@@ -417,8 +623,8 @@ def main():
             f.write(text + "\n")
     print(text)
     for f in figs:
-        print(f"{f['name']:<24} {f['value']:10.1f} {f['unit']:<7} peer "
-              f"{f['peer']['value']:10.1f}  ratio {f['ratio']:.3f}", file=sys.stderr)
+        print(f"{f['name']:<38} {f['value']:12.1f} {f['unit']:<11} peer "
+              f"{f['peer']['value']:12.1f}  ratio {f['ratio']:.3f}", file=sys.stderr)
     return 0
 
 
@@ -426,7 +632,7 @@ def main():
 #   import tcp_bench                                   # perf/ is run.py's dir
 #   @benchmark("tcp")
 #   def bench_tcp(ctx):
-#       a = argparse.Namespace(build=ctx.build, pmd="af_xdp",
+#       a = argparse.Namespace(build=ctx.build, pmd="af_xdp", profile=None, dp_opt={},
 #                              runs=1 if ctx.smoke else ctx.runs,
 #                              duration=0.5 if ctx.smoke else ctx.duration)
 #       figs = tcp_bench.bench_tcp(a, log=ctx.log)

@@ -109,6 +109,10 @@ struct tcps_stats {
 	uint64_t retransmits;               /* segments retransmitted */
 	uint64_t rto_fired;                 /* retransmission timeouts */
 	uint64_t fast_retransmits;          /* entries into fast recovery */
+	uint64_t rack_lost;                 /* segments RACK deemed lost (RFC 8985) */
+	uint64_t tlp_probes;                /* tail loss probes sent */
+	uint64_t spurious_undos;            /* reductions undone: D-SACK / Eifel */
+	uint64_t dsack_rcvd, dsack_sent;    /* D-SACK blocks (RFC 2883) */
 	uint64_t persist_probes;            /* zero-window probes */
 	uint64_t keepalive_probes;
 	uint64_t tx_errors;                 /* io->output failures */
@@ -135,7 +139,7 @@ struct tcps_stack_conf {
 	uint32_t rcvbuf;           /* receive buffer per connection (0: 256 KiB) */
 	uint32_t sndbuf;           /* send buffer per connection (0: 256 KiB) */
 	uint64_t mem_max;          /* all connection buffers together (0: 1 GiB) */
-	uint16_t ooo_max_ranges;   /* out-of-order holes kept per conn (0: 32) */
+	uint16_t ooo_max_ranges;   /* out-of-order holes kept per conn (0: 64, max 256) */
 	mxg_tstamp time_wait;      /* TIME_WAIT duration, 2 MSL (0: 60 s) */
 	mxg_tstamp rto_init;       /* initial RTO (0: 1 s, RFC 6298 2.1) */
 	mxg_tstamp rto_min;        /* (0: 200 ms) */
@@ -151,6 +155,7 @@ struct tcps_stack_conf {
 	bool no_timestamps;        /* do not offer/accept RFC 7323 timestamps */
 	bool no_sack;              /* do not offer/accept SACK */
 	bool no_wscale;            /* do not offer/accept window scaling */
+	bool no_tlp;               /* no tail loss probes (RACK stays on with SACK) */
 	bool no_quickack;          /* delay ACKs from the first segment (default: the
 				    * first 16 data segments are ACKed at once, as
 				    * Linux does, so slow start is not slowed) */
@@ -206,6 +211,17 @@ void tcps_stack_free(struct tcps_stack *s);
  * callbacks and io->output. Returns 0. */
 int tcps_stack_input(struct tcps_stack *s, const struct mxg_ip *src, const struct mxg_ip *dst,
 		     const uint8_t *seg, uint16_t len, mxg_tstamp now);
+
+/* Optional batch around the tcps_stack_input() calls of one receive burst
+ * (the dataplane brackets each poll). Inside it, an ACK that in-order data
+ * calls for is held and sent once per connection by tcps_stack_rx_end(),
+ * unless a data segment carried it first: a burst of N segments of one
+ * flow costs one ACK, not N / 2 (as Linux ACKs once per GRO aggregate).
+ * Duplicate ACKs (out-of-order data, holes) still leave at once. Between
+ * the two calls no connection is freed. Not nested; without them every
+ * ACK leaves as soon as it is due. */
+void tcps_stack_rx_begin(struct tcps_stack *s);
+void tcps_stack_rx_end(struct tcps_stack *s, mxg_tstamp now);
 
 /* The time before which tcps_stack_on_timer() need not run, or MXG_TS_NONE
  * when no timer is armed. It may be early (wheel granularity, 1 ms), never
@@ -314,5 +330,21 @@ void tcps_conn_info(const struct tcps_conn *c, struct tcps_conn_info *out);
 /* RFC 862 echo and RFC 863 discard on |addr| (any if all-zero) ports 7
  * and 9 (test_services = yes). Returns 0 or the tcps_listen error. */
 int tcps_svc_start(struct tcps_stack *s, const struct mxg_ip *addr);
+
+/* Test-only relay (tcps_svc_relay.c, off by default): a connection to
+ * port TCPS_SVC_RELAY_PORT on |addr| makes the stack connect to |cf|'s
+ * server of the same family (refused if none) and copies bytes and FINs
+ * both ways; used to test active opens against kernel servers. |cf| is
+ * borrowed for the stack's lifetime. Returns 0 or the tcps_listen error. */
+#define TCPS_SVC_RELAY_PORT 8
+struct tcps_relay_conf {
+	struct mxg_ip to4, to6;  /* family 0: none */
+	uint16_t to_port;
+};
+int tcps_svc_relay_start(struct tcps_stack *s, const struct mxg_ip *addr,
+			 const struct tcps_relay_conf *cf);
+/* The stack |c| belongs to (for a service that opens connections from a
+ * callback). */
+struct tcps_stack *tcps_conn_stack(const struct tcps_conn *c);
 
 #endif

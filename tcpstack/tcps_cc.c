@@ -104,6 +104,10 @@ void tcps_cc_on_loss(struct tcps_conn *c, mxg_tstamp now)
 {
 	uint32_t flight = tcps_flight(c);
 
+	/* with RACK the sequence space in flight may hold SACKed data far
+	 * beyond cwnd (tcps_rack.c): halve what the window allowed */
+	if (tcps_rack_on(c))
+		flight = tcps_min_u32(flight, c->cwnd);
 	c->bytes_acked = 0;
 	if (c->cc == TCPS_CC_CUBIC) {
 		double cw = (double)c->cwnd / c->mss;

@@ -35,6 +35,11 @@ const char *tcps_state_name(enum tcps_state st)
 	return st < TCPS_ST__MAX ? state_names[st] : "?";
 }
 
+struct tcps_stack *tcps_conn_stack(const struct tcps_conn *c)
+{
+	return c->s;
+}
+
 void tcps_conn_notify_readable(struct tcps_conn *c)
 {
 	if (c->app_held && !c->dead && c->cbs && c->cbs->on_readable)
@@ -154,6 +159,7 @@ void tcps_conn_established(struct tcps_conn *c, mxg_tstamp now)
 	c->nrtx = 0;
 	c->quickack = s->conf.no_quickack ? 0 : 16;
 	tcps_cc_init(c);
+	tcps_rack_init(c);
 	if (s->conf.keepalive_idle)
 		tcps_timer_set(c, TCPS_T_KEEP, now + s->conf.keepalive_idle);
 	if (c->passive) {
@@ -333,7 +339,9 @@ static bool process_ack(struct tcps_conn *c, struct tcps_seg *sg, mxg_tstamp now
 	struct tcps_stack *s = c->s;
 	uint32_t ack = sg->ack, wnd = sg->wnd << c->snd_wscale;
 	uint32_t fin_seq = c->iss + 1 + (uint32_t)c->snd_end_off;
+	uint32_t prior_una = c->snd_una;
 	bool fin_acked = false, win_update = false;
+	bool rack = tcps_rack_on(c);
 
 	if (SEQ_GT(ack, c->snd_max)) {
 		tcps_send_challenge_ack(c, now);
@@ -377,7 +385,13 @@ static bool process_ack(struct tcps_conn *c, struct tcps_seg *sg, mxg_tstamp now
 		if (SEQ_LT(c->snd_nxt, c->snd_una))
 			c->snd_nxt = c->snd_una;
 		sb_trim(c);
-		if (c->in_recovery) {
+		if (rack) {
+			/* recovery is RACK's (tcps_rack.c); the window grows
+			 * outside fast recovery, and in slow start after a
+			 * timeout */
+			if (!c->in_recovery || c->rk.rto_episode)
+				tcps_cc_on_ack(c, data_acked, now);
+		} else if (c->in_recovery) {
 			if (SEQ_GEQ(ack, c->recover)) {
 				/* full ACK (RFC 6582 3.2 step 3, option 1) */
 				c->in_recovery = false;
@@ -398,7 +412,7 @@ static bool process_ack(struct tcps_conn *c, struct tcps_seg *sg, mxg_tstamp now
 			tcps_timer_stop(c, TCPS_T_RTX);
 		else
 			tcps_rto_rearm(c, now);
-	} else if (ack == c->snd_una && sg->len == 0 &&
+	} else if (!rack && ack == c->snd_una && sg->len == 0 &&
 		   !(sg->flags & (TCPS_F_SYN | TCPS_F_FIN)) && wnd == c->snd_wnd &&
 		   c->snd_max != c->snd_una && (!c->sack_ok || sack_news(sg, ack))) {
 		/* duplicate ACK (RFC 5681 2); with SACK only one that SACKs
@@ -428,6 +442,9 @@ static bool process_ack(struct tcps_conn *c, struct tcps_seg *sg, mxg_tstamp now
 			tcps_rto_rearm(c, now);
 		}
 	}
+
+	if (rack)
+		tcps_rack_on_ack(c, sg, prior_una, now);
 
 	/* send window update (RFC 9293 3.10.7.4) */
 	if (SEQ_LT(c->snd_wl1, sg->seq) ||
@@ -510,7 +527,7 @@ static void process_data(struct tcps_conn *c, struct tcps_seg *sg, mxg_tstamp no
 	bool fin = sg->flags & TCPS_F_FIN;
 	bool can_rcv = c->state == TCPS_ST_ESTABLISHED || c->state == TCPS_ST_FIN_WAIT_1 ||
 		       c->state == TCPS_ST_FIN_WAIT_2;
-	struct tcps_rob_range gaps[64];
+	struct tcps_rob_range gaps[TCPS_ROB_MAX_RANGES + 2];
 	uint64_t off;
 	bool had_ooo;
 	int ng;
@@ -532,6 +549,8 @@ static void process_data(struct tcps_conn *c, struct tcps_seg *sg, mxg_tstamp no
 			data += skip;
 			len -= skip;
 		}
+		if (c->sack_ok) /* report the duplicate part (RFC 2883) */
+			tcps_dsack_note(c, seq, SEQ_MIN(c->rcv_nxt, seq + sg->len));
 		seq = c->rcv_nxt;
 		c->ack_now = true;
 	}
@@ -571,8 +590,11 @@ static void process_data(struct tcps_conn *c, struct tcps_seg *sg, mxg_tstamp no
 		for (int i = 0; i < ng; i++)
 			tcps_ring_write(&c->rcvb, gaps[i].start, data + (gaps[i].start - off),
 					(uint32_t)(gaps[i].end - gaps[i].start));
-		if (ng == 0)
+		if (ng == 0) {
 			s->stats.rx_dup_bytes += len;
+			if (c->sack_ok) /* a copy of out-of-order data we hold */
+				tcps_dsack_note(c, seq, seq + len);
+		}
 	}
 	if (fin && !c->fin_pending) {
 		c->fin_pending = true;
@@ -665,6 +687,10 @@ void tcps_conn_input(struct tcps_conn *c, struct tcps_seg *sg, mxg_tstamp now)
 		      SEQ_LT(sg->seq + seglen - 1, c->rcv_nxt + rwnd));
 	if (!ok) {
 		s->stats.rx_out_of_window++;
+		/* a whole duplicate below RCV.NXT: say so (RFC 2883 4.1.1) */
+		if (c->sack_ok && sg->len && tcps_state_synced(c->state) &&
+		    SEQ_LEQ(sg->seq + sg->len, c->rcv_nxt))
+			tcps_dsack_note(c, sg->seq, sg->seq + sg->len);
 		if (!(sg->flags & TCPS_F_RST)) {
 			if (c->state == TCPS_ST_TIME_WAIT && (sg->flags & TCPS_F_FIN))
 				tcps_timer_set(c, TCPS_T_2MSL, now + s->conf.time_wait);

@@ -38,6 +38,7 @@
 #define TCPS_MIN_MSS 536          /* clamp of announced MSS below (RFC 9293 3.7.1 / 879) */
 #define TCPS_FLOOR_MSS 64         /* peer MSS below this is raised (defence) */
 #define TCPS_SCRATCH 9216         /* largest segment we build */
+#define TCPS_BUF_CACHE 32         /* freed connection buffers kept per kind */
 
 /* ---- timer wheel (tcps_timer.c) ---- */
 
@@ -68,6 +69,8 @@ struct tcps_tnode *tcps_wheel_expire(struct tcps_wheel *w, mxg_tstamp now);
 mxg_tstamp tcps_wheel_deadline(const struct tcps_wheel *w);
 
 /* ---- out-of-order reassembly bookkeeping (tcps_rob.c) ---- */
+
+#define TCPS_ROB_MAX_RANGES 256 /* bound of ooo_max_ranges */
 
 struct tcps_rob_range {
 	uint64_t start, end; /* [start, end) in stream offsets */
@@ -109,8 +112,13 @@ struct tcps_tuple {
 	uint8_t raddr[16];
 };
 
+struct tcps_flow_slot {
+	struct tcps_conn *c;     /* NULL: free */
+	uint32_t hash;           /* tuple hash of c: probe filter, no rehash on delete */
+};
+
 struct tcps_flow {
-	struct tcps_conn **slot; /* open addressing, linear probing */
+	struct tcps_flow_slot *slot; /* open addressing, linear probing */
 	uint32_t mask;           /* slots - 1 */
 	uint32_t count;
 	uint8_t key[16];         /* SipHash key: flows cannot be steered into chains */
@@ -176,6 +184,9 @@ struct tcps_seg {
 /* ---- connection ---- */
 
 enum tcps_timer_kind {
+	TCPS_T_TLP,     /* tail loss probe (RFC 8985 7); before RTX: when both
+			 * are due the probe goes first and re-arms the RTO */
+	TCPS_T_REO,     /* RACK reordering window expiry (RFC 8985 6.2) */
 	TCPS_T_RTX,     /* retransmission (incl. SYN, SYN-ACK, FIN) */
 	TCPS_T_PERSIST, /* zero-window probe */
 	TCPS_T_DELACK,  /* delayed ACK */
@@ -201,6 +212,61 @@ struct tcps_ring {
 	uint32_t size;
 };
 
+/* ---- RACK-TLP (tcps_rack.c) ---- */
+
+/* One transmission record per segment sent and not yet cumulatively
+ * acknowledged, in sequence order: the per-segment send time RACK needs
+ * and the SACK/lost state loss recovery works from (the sender's
+ * scoreboard). A FIN counts as one sequence number of its record. */
+#define TCPS_TXR_SACKED 0x01  /* the peer holds it (SACK) */
+#define TCPS_TXR_LOST 0x02    /* deemed lost, not retransmitted since */
+#define TCPS_TXR_RETRANS 0x04 /* sent more than once */
+#define TCPS_TXR_FIN 0x08     /* carries our FIN (its last sequence number) */
+
+struct tcps_txrec {
+	uint32_t seq, end;     /* [seq, end) */
+	mxg_tstamp xmit;       /* time of the latest (re)transmission */
+	uint8_t flags;         /* TCPS_TXR_* */
+};
+
+struct tcps_rack {
+	struct tcps_txrec *r;  /* ring of cap records from head; NULL: classic
+				* (dupack/NewReno) recovery for this connection */
+	uint16_t cap, head, n;
+	uint32_t sacked_bytes; /* sequence space of records marked SACKED */
+	uint32_t lost_bytes;   /* ... marked LOST (not yet retransmitted) */
+	uint32_t sacked_segs;  /* records marked SACKED */
+	uint32_t rtx_recs;     /* records marked RETRANS */
+	/* RACK (RFC 8985 6) */
+	mxg_tstamp xmit;       /* send time of the most recently sent delivered segment */
+	uint32_t end_seq;      /* ... its end */
+	mxg_tstamp rtt;        /* RTT of that delivery */
+	mxg_tstamp min_rtt;    /* 0: no sample yet */
+	uint32_t fack;         /* highest delivered end_seq */
+	bool reordering_seen;
+	bool dsack_round_on;
+	uint8_t reo_wnd_mult;  /* 1.. */
+	uint8_t reo_wnd_persist;
+	uint32_t dsack_round;  /* a DSACK round ends when SND.UNA passes it */
+	/* TLP (RFC 8985 7) */
+	bool tlp_on;           /* a probe is outstanding (episode open) */
+	bool tlp_is_retrans;
+	bool tlp_send;         /* tcps_output: one new segment regardless of cwnd */
+	uint32_t tlp_end_seq;
+	/* undo of a spurious reduction (RFC 2883/3708 D-SACK, RFC 3522/4015
+	 * Eifel with timestamps) */
+	bool undo_on;          /* an undoable reduction happened */
+	bool rto_episode;      /* ... by a timeout */
+	bool eifel_pending;    /* the first ACK after the timeout is still to come */
+	uint32_t undo_una;     /* SND.UNA when it started */
+	uint32_t undo_max;     /* SND.MAX when it started */
+	uint32_t undo_retrans; /* retransmissions not (yet) shown spurious by D-SACK */
+	bool undo_ts_set;
+	uint32_t undo_tsval;   /* our TSval of the first retransmission */
+	uint32_t prior_cwnd, prior_ssthresh;
+	double prior_wmax;
+};
+
 struct tcps_conn {
 	struct tcps_stack *s;
 	struct tcps_tuple t;                    /* local/remote address and ports */
@@ -223,6 +289,8 @@ struct tcps_conn {
 	bool persist;       /* persist mode (zero window) */
 	enum tcps_cc_algo cc;
 	struct tcps_conn *dead_next;
+	struct tcps_conn *ack_next; /* on the stack's held-ACK list (rx batch) */
+	bool ack_queued;            /* linked there */
 	struct tcps_conn *all_next, *all_prev; /* every conn object of the stack */
 
 	/* send sequence space (RFC 9293 3.3.1) */
@@ -282,6 +350,10 @@ struct tcps_conn {
 	} cubic;
 	struct tcps_sack_blk sb[TCPS_SB_MAX]; /* peer's SACKed ranges above snd_una */
 	uint8_t nsb;
+	struct tcps_rack rk;   /* RACK-TLP state and transmission records */
+	/* D-SACK to report (RFC 2883): a duplicate segment we received */
+	bool dsack_pending;
+	uint32_t dsack_l, dsack_r;
 
 	/* delayed ACK */
 	uint8_t unacked_segs;
@@ -309,6 +381,13 @@ struct tcps_stack {
 	uint16_t next_port;         /* ephemeral port cursor */
 	uint64_t cack_sec;          /* challenge ACK rate window (seconds) */
 	uint32_t cack_count;
+	/* Receive [0] and send [1] buffers given back by closed connections,
+	 * kept for the next ones (tcps_stack.c, tcps_conn_alloc_bufs). */
+	uint8_t *buf_cache[2][TCPS_BUF_CACHE];
+	uint16_t nbuf_cache[2];
+	uint64_t buf_cached;        /* bytes in buf_cache; with mem_used <= mem_max */
+	bool rx_batch;              /* inside tcps_stack_rx_begin/_end */
+	struct tcps_conn *ack_list; /* connections whose ACK is held until rx_end */
 	uint8_t scratch[TCPS_SCRATCH];
 };
 
@@ -319,6 +398,8 @@ int tcps_conn_alloc_bufs(struct tcps_conn *c);
 /* Frees the send buffer and, if |rcv_too|, the receive buffer. */
 void tcps_conn_release_bufs(struct tcps_conn *c, bool rcv_too);
 void tcps_stack_enter(struct tcps_stack *s);
+/* Holds |c|'s due ACK until tcps_stack_rx_end() (tcps_output, in a batch). */
+void tcps_ack_defer(struct tcps_conn *c);
 void tcps_stack_leave(struct tcps_stack *s);
 uint16_t tcps_mss_for(const struct tcps_stack *s, uint8_t family);
 void tcps_ip_of(struct mxg_ip *ip, uint8_t family, const uint8_t a[16]);
@@ -343,6 +424,9 @@ int tcps_send_seg(struct tcps_conn *c, uint32_t seq, uint8_t flags, uint32_t len
  * excludes timestamps) less the SACK blocks the segment will carry. */
 uint32_t tcps_seg_room(const struct tcps_conn *c);
 void tcps_send_ack(struct tcps_conn *c, mxg_tstamp now);
+/* Remembers [l, r), a duplicate we received, for the first SACK block of
+ * the next segment we send (D-SACK, RFC 2883). */
+void tcps_dsack_note(struct tcps_conn *c, uint32_t l, uint32_t r);
 void tcps_send_challenge_ack(struct tcps_conn *c, mxg_tstamp now);
 void tcps_send_rst(struct tcps_conn *c, mxg_tstamp now);
 /* Stateless reply to a segment that matches no connection (RFC 9293 3.10.7.1). */
@@ -364,6 +448,32 @@ void tcps_timer_stop(struct tcps_conn *c, enum tcps_timer_kind k);
 void tcps_timer_stop_all(struct tcps_conn *c);
 void tcps_conn_on_timer(struct tcps_conn *c, mxg_tstamp now);
 void tcps_rto_rearm(struct tcps_conn *c, mxg_tstamp now);
+
+/* tcps_rack.c: RACK-TLP loss detection (RFC 8985) over transmission
+ * records, D-SACK and Eifel-style undo, used when SACK is on. */
+static inline bool tcps_rack_on(const struct tcps_conn *c) { return c->rk.r != NULL; }
+/* Allocates the records once SACK is agreed and buffers exist (no-op if
+ * done, SACK off, or no memory: then the connection keeps the classic
+ * recovery). */
+void tcps_rack_init(struct tcps_conn *c);
+void tcps_rack_release(struct tcps_conn *c);
+/* Records a transmission of [seq, end) (|fin|: the FIN is end - 1). */
+void tcps_rack_sent(struct tcps_conn *c, uint32_t seq, uint32_t end, bool fin, bool rtx,
+		    mxg_tstamp now);
+/* ACK processing for a RACK connection, after SND.UNA moved to sg->ack
+ * (|prior_una| before). */
+void tcps_rack_on_ack(struct tcps_conn *c, const struct tcps_seg *sg, uint32_t prior_una,
+		      mxg_tstamp now);
+/* Sends LOST records (retransmissions) while the congestion window
+ * allows; returns the number of segments sent. */
+unsigned tcps_rack_retransmit(struct tcps_conn *c, mxg_tstamp now);
+/* Estimated bytes in the network (RFC 6675 pipe). */
+uint32_t tcps_rack_pipe(const struct tcps_conn *c);
+void tcps_rack_on_rto(struct tcps_conn *c, mxg_tstamp now);
+void tcps_rack_reo_timeout(struct tcps_conn *c, mxg_tstamp now);
+void tcps_rack_tlp_timeout(struct tcps_conn *c, mxg_tstamp now);
+/* (Re)arms the probe timer after new data was sent or acknowledged. */
+void tcps_rack_arm_tlp(struct tcps_conn *c, mxg_tstamp now);
 
 /* tcps_cc.c */
 void tcps_cc_init(struct tcps_conn *c);

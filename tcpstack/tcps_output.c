@@ -148,15 +148,22 @@ static unsigned write_data_opts(const struct tcps_conn *c, uint8_t *p, mxg_tstam
 		put32(p + n + 4, c->ts_recent);
 		n += 8;
 	}
-	if (c->sack_ok && c->rob.n > 0) {
+	if (c->sack_ok && (c->rob.n > 0 || c->dsack_pending)) {
 		struct tcps_rob_range rr[TCPS_MAX_SACK_BLOCKS];
 		int max = c->ts_ok ? 3 : 4;
-		int nb = tcps_rob_sack(&c->rob, rr, max);
+		int nd = c->dsack_pending ? 1 : 0;
+		int nb = tcps_rob_sack(&c->rob, rr, max - nd);
 
 		p[n++] = 1;
 		p[n++] = 1;
 		p[n++] = 5;
-		p[n++] = (uint8_t)(2 + 8 * nb);
+		p[n++] = (uint8_t)(2 + 8 * (nb + nd));
+		if (nd) {
+			/* D-SACK first (RFC 2883 4) */
+			put32(p + n, c->dsack_l);
+			put32(p + n + 4, c->dsack_r);
+			n += 8;
+		}
 		for (int i = 0; i < nb; i++) {
 			/* stream offset -> sequence number */
 			uint32_t l = c->rcv_nxt + (uint32_t)(rr[i].start - c->rcv_nxt_off);
@@ -176,12 +183,21 @@ static unsigned write_data_opts(const struct tcps_conn *c, uint8_t *p, mxg_tstam
  * tcp_current_mss). */
 uint32_t tcps_seg_room(const struct tcps_conn *c)
 {
-	int nb;
+	int nb = c->rob.n + (c->dsack_pending ? 1 : 0);
 
-	if (!c->sack_ok || c->rob.n == 0)
+	if (!c->sack_ok || nb == 0)
 		return c->mss;
-	nb = c->rob.n < (c->ts_ok ? 3 : 4) ? c->rob.n : (c->ts_ok ? 3 : 4);
+	nb = nb < (c->ts_ok ? 3 : 4) ? nb : (c->ts_ok ? 3 : 4);
 	return c->mss - (4u + 8u * (uint32_t)nb);
+}
+
+void tcps_dsack_note(struct tcps_conn *c, uint32_t l, uint32_t r)
+{
+	if (!SEQ_LT(l, r))
+		return;
+	c->dsack_pending = true;
+	c->dsack_l = l;
+	c->dsack_r = r;
 }
 
 /* Writes the header and hands the segment to io->output. Payload, if any,
@@ -260,6 +276,10 @@ int tcps_send_seg(struct tcps_conn *c, uint32_t seq, uint8_t flags, uint32_t len
 					peer ? c->ws_ok : !s->conf.no_wscale, c->rcv_wscale);
 	} else {
 		optlen = write_data_opts(c, opt, now);
+		if (c->dsack_pending && c->sack_ok) {
+			c->dsack_pending = false; /* reported once */
+			s->stats.dsack_sent++;
+		}
 	}
 	win = window_field(c, syn);
 	if (len) {
@@ -370,11 +390,15 @@ static bool sacked_at(const struct tcps_conn *c, uint32_t seq, uint32_t *end)
 
 void tcps_output(struct tcps_conn *c, mxg_tstamp now)
 {
-	bool sent = false;
+	bool sent = false, sent_new = false;
+	bool rack = tcps_rack_on(c);
 	unsigned nsent = 0;
 
 	if (c->dead || c->state < TCPS_ST_ESTABLISHED || c->state == TCPS_ST_TIME_WAIT)
 		goto ack;
+	/* RACK: what was deemed lost goes first (tcps_rack.c) */
+	if (rack && c->rk.lost_bytes && tcps_rack_retransmit(c, now))
+		sent = true;
 	for (;;) {
 		uint64_t nxt_off = c->snd_una_off + (uint32_t)(c->snd_nxt - c->snd_una);
 		uint32_t fin_seq = c->iss + 1 + (uint32_t)c->snd_end_off;
@@ -383,11 +407,22 @@ void tcps_output(struct tcps_conn *c, mxg_tstamp now)
 		uint32_t infl = c->snd_nxt - c->snd_una;
 		uint32_t avail = wnd > infl ? wnd - infl : 0;
 		uint32_t room = tcps_seg_room(c);
-		uint32_t len = tcps_min_u32(tcps_min_u32(unsent, room), avail);
+		uint32_t len;
 		uint32_t skip_end;
 		uint8_t flags = TCPS_F_ACK;
 		bool fin;
 
+		if (rack) {
+			/* the peer's window bounds the sequence space in
+			 * flight, cwnd the bytes in the network (RFC 6675
+			 * pipe); a tail loss probe ignores cwnd */
+			uint32_t pipe = tcps_rack_pipe(c);
+			uint32_t rw = c->snd_wnd > infl ? c->snd_wnd - infl : 0;
+			uint32_t cw = c->cwnd > pipe ? c->cwnd - pipe : 0;
+
+			avail = c->rk.tlp_send ? rw : tcps_min_u32(rw, cw);
+		}
+		len = tcps_min_u32(tcps_min_u32(unsent, room), avail);
 		/* SACK recovery: do not resend what the peer holds. */
 		if (c->nsb && SEQ_LT(c->snd_nxt, c->snd_max) &&
 		    sacked_at(c, c->snd_nxt, &skip_end)) {
@@ -431,6 +466,11 @@ void tcps_output(struct tcps_conn *c, mxg_tstamp now)
 		tcps_send_seg(c, c->snd_nxt, flags, len, now);
 		sent = true;
 		nsent++;
+		if (rack && c->snd_nxt == c->snd_max) {
+			tcps_rack_sent(c, c->snd_nxt, c->snd_nxt + len + (fin ? 1 : 0), fin, false,
+				       now);
+			sent_new = true;
+		}
 		c->snd_nxt += len + (fin ? 1 : 0);
 		if (SEQ_GT(c->snd_nxt, c->snd_max))
 			c->snd_max = c->snd_nxt;
@@ -440,11 +480,13 @@ void tcps_output(struct tcps_conn *c, mxg_tstamp now)
 			c->persist = false;
 			tcps_timer_stop(c, TCPS_T_PERSIST);
 		}
-		if (c->in_recovery && c->nsb == 0)
+		if (!rack && c->in_recovery && c->nsb == 0)
 			break; /* NewReno: one retransmission per partial ACK */
-		if (fin)
+		if (fin || c->rk.tlp_send)
 			break;
 	}
+	if (sent_new)
+		tcps_rack_arm_tlp(c, now);
 	/* Zero window with data waiting and nothing in flight: probe. */
 	if (!sent && c->snd_wnd == 0 && c->snd_una == c->snd_max &&
 	    (c->snd_end_off > c->snd_una_off || c->fin_queued) &&
@@ -452,11 +494,18 @@ void tcps_output(struct tcps_conn *c, mxg_tstamp now)
 	    c->state != TCPS_ST_FIN_WAIT_2) {
 		c->persist = true;
 		tcps_timer_stop(c, TCPS_T_RTX);
+		tcps_timer_stop(c, TCPS_T_TLP);
 		tcps_timer_set(c, TCPS_T_PERSIST, now + c->rto);
 	}
 ack:
-	if (!sent && c->ack_now && !c->dead)
-		tcps_send_ack(c, now);
+	if (!sent && c->ack_now && !c->dead) {
+		/* in a receive batch, in-order ACKs go once at its end
+		 * (tcps_stack_rx_end); duplicate ACKs at once */
+		if (c->s->rx_batch && c->rob.n == 0)
+			tcps_ack_defer(c);
+		else
+			tcps_send_ack(c, now);
+	}
 }
 
 void tcps_rto_timeout(struct tcps_conn *c, mxg_tstamp now)
@@ -481,6 +530,10 @@ void tcps_rto_timeout(struct tcps_conn *c, mxg_tstamp now)
 		return;
 	if (c->nrtx >= s->conf.max_retries) {
 		tcps_conn_error_out(c, TCPS_ERR_TIMEOUT, now);
+		return;
+	}
+	if (tcps_rack_on(c)) {
+		tcps_rack_on_rto(c, now);
 		return;
 	}
 	tcps_cc_on_rto(c, now);

@@ -58,6 +58,8 @@ static uint8_t wscale_for(uint32_t buf)
 	return ws;
 }
 
+static void buf_cache_free(struct tcps_stack *s);
+
 void tcps_stack_enter(struct tcps_stack *s)
 {
 	s->depth++;
@@ -123,9 +125,9 @@ struct tcps_stack *tcps_stack_new(const struct tcps_stack_conf *conf,
 	if (cf->mem_max == 0)
 		cf->mem_max = 1ULL << 30;
 	if (cf->ooo_max_ranges == 0)
-		cf->ooo_max_ranges = 32;
-	if (cf->ooo_max_ranges > 60)
-		cf->ooo_max_ranges = 60; /* process_data's gap array */
+		cf->ooo_max_ranges = 64; /* 50 +- 10 ms jitter at a 2 MiB window: 32 overflowed */
+	if (cf->ooo_max_ranges > TCPS_ROB_MAX_RANGES)
+		cf->ooo_max_ranges = TCPS_ROB_MAX_RANGES; /* process_data's gap array */
 	if (cf->time_wait == 0)
 		cf->time_wait = 60 * MXG_NSEC_PER_SEC;
 	if (cf->rto_init == 0)
@@ -176,6 +178,7 @@ void tcps_stack_free(struct tcps_stack *s)
 		ln = l->next;
 		mxg_free(s->mem, l);
 	}
+	buf_cache_free(s);
 	tcps_flow_fini(&s->flow, s->mem);
 	mxg_free(s->mem, s);
 }
@@ -249,6 +252,55 @@ struct tcps_conn *tcps_conn_new(struct tcps_stack *s, const struct tcps_tuple *t
 	return c;
 }
 
+/* Connection buffers are 2 x 256 KiB by default: for glibc that is a
+ * trip through brk/mmap and fresh pages (faults) for every connection,
+ * which the connection-rate benchmark showed (perf/tcp_bench.py). A
+ * closed connection's buffers are kept on a short LIFO per kind instead and
+ * handed to the next connection. Cached bytes count against mem_max with
+ * the bytes in use: mem_used + buf_cached <= mem_max (cached buffers are
+ * freed first when a new allocation needs the room). */
+static uint8_t *buf_get(struct tcps_stack *s, int kind, uint32_t size)
+{
+	if (s->nbuf_cache[kind] > 0) {
+		s->buf_cached -= size;
+		return s->buf_cache[kind][--s->nbuf_cache[kind]];
+	}
+	return mxg_malloc(s->mem, size);
+}
+
+static void buf_put(struct tcps_stack *s, int kind, uint8_t *buf, uint32_t size)
+{
+	if (s->nbuf_cache[kind] < TCPS_BUF_CACHE &&
+	    s->stats.mem_used + s->buf_cached + size <= s->conf.mem_max) {
+		s->buf_cache[kind][s->nbuf_cache[kind]++] = buf;
+		s->buf_cached += size;
+		return;
+	}
+	mxg_free(s->mem, buf);
+}
+
+/* Frees cached buffers until |need| more bytes fit under mem_max. */
+static void buf_cache_trim(struct tcps_stack *s, uint64_t need)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		uint32_t size = kind ? s->conf.sndbuf : s->conf.rcvbuf;
+
+		while (s->nbuf_cache[kind] > 0 &&
+		       s->stats.mem_used + s->buf_cached + need > s->conf.mem_max) {
+			mxg_free(s->mem, s->buf_cache[kind][--s->nbuf_cache[kind]]);
+			s->buf_cached -= size;
+		}
+	}
+}
+
+static void buf_cache_free(struct tcps_stack *s)
+{
+	for (int kind = 0; kind < 2; kind++)
+		while (s->nbuf_cache[kind] > 0)
+			mxg_free(s->mem, s->buf_cache[kind][--s->nbuf_cache[kind]]);
+	s->buf_cached = 0;
+}
+
 int tcps_conn_alloc_bufs(struct tcps_conn *c)
 {
 	struct tcps_stack *s = c->s;
@@ -260,8 +312,11 @@ int tcps_conn_alloc_bufs(struct tcps_conn *c)
 		s->stats.mem_limit++;
 		return MXG_E_RANGE;
 	}
-	c->rcvb.buf = mxg_malloc(s->mem, s->conf.rcvbuf);
-	c->sndb.buf = mxg_malloc(s->mem, s->conf.sndbuf);
+	/* what the caches cannot give must fit beside them */
+	buf_cache_trim(s, (s->nbuf_cache[0] ? 0 : s->conf.rcvbuf) +
+			  (s->nbuf_cache[1] ? 0 : s->conf.sndbuf));
+	c->rcvb.buf = buf_get(s, 0, s->conf.rcvbuf);
+	c->sndb.buf = buf_get(s, 1, s->conf.sndbuf);
 	if (c->rcvb.buf == NULL || c->sndb.buf == NULL) {
 		mxg_free(s->mem, c->rcvb.buf);
 		mxg_free(s->mem, c->sndb.buf);
@@ -279,16 +334,17 @@ void tcps_conn_release_bufs(struct tcps_conn *c, bool rcv_too)
 {
 	struct tcps_stack *s = c->s;
 
+	tcps_rack_release(c); /* its records describe the send buffer */
 	if (c->sndb.buf) {
-		mxg_free(s->mem, c->sndb.buf);
-		c->sndb.buf = NULL;
 		s->stats.mem_used -= c->sndb.size;
+		buf_put(s, 1, c->sndb.buf, c->sndb.size);
+		c->sndb.buf = NULL;
 		c->sndb.size = 0;
 	}
 	if (rcv_too && c->rcvb.buf) {
-		mxg_free(s->mem, c->rcvb.buf);
-		c->rcvb.buf = NULL;
 		s->stats.mem_used -= c->rcvb.size;
+		buf_put(s, 0, c->rcvb.buf, c->rcvb.size);
+		c->rcvb.buf = NULL;
 		/* rcvb.size is kept: it still bounds the window we announce */
 	}
 }
@@ -529,6 +585,46 @@ int tcps_stack_input(struct tcps_stack *s, const struct mxg_ip *src, const struc
 	return 0;
 }
 
+/* ---- receive batches (tcps.h) ---- */
+
+void tcps_stack_rx_begin(struct tcps_stack *s)
+{
+	if (MXG_BUG_ON(s->rx_batch))
+		return;
+	tcps_stack_enter(s); /* nothing is freed until rx_end */
+	s->rx_batch = true;
+}
+
+void tcps_ack_defer(struct tcps_conn *c)
+{
+	struct tcps_stack *s = c->s;
+
+	if (c->ack_queued)
+		return;
+	c->ack_queued = true;
+	c->ack_next = s->ack_list;
+	s->ack_list = c;
+}
+
+void tcps_stack_rx_end(struct tcps_stack *s, mxg_tstamp now)
+{
+	if (MXG_BUG_ON(!s->rx_batch))
+		return;
+	s->rx_batch = false;
+	s->now = now;
+	while (s->ack_list) {
+		struct tcps_conn *c = s->ack_list;
+
+		s->ack_list = c->ack_next;
+		c->ack_next = NULL;
+		c->ack_queued = false;
+		/* a data segment or an ACK sent since carried it already */
+		if (c->ack_now && !c->dead)
+			tcps_send_ack(c, now);
+	}
+	tcps_stack_leave(s);
+}
+
 /* ---- listeners ---- */
 
 struct tcps_listener *tcps_listen(struct tcps_stack *s, const struct mxg_ip *addr, uint16_t port,
@@ -580,7 +676,7 @@ void tcps_listener_close(struct tcps_listener *l)
 	s = l->s;
 	tcps_stack_enter(s);
 	for (uint32_t i = 0; i <= s->flow.mask; i++) {
-		struct tcps_conn *c = s->flow.slot[i];
+		struct tcps_conn *c = s->flow.slot[i].c;
 
 		if (c && c->lst == l) {
 			tcps_conn_destroy(c);

@@ -224,6 +224,12 @@ void tcps_conn_on_timer(struct tcps_conn *c, mxg_tstamp now)
 			continue;
 		c->tm[k] = MXG_TS_NONE;
 		switch (k) {
+		case TCPS_T_TLP:
+			tcps_rack_tlp_timeout(c, now);
+			break;
+		case TCPS_T_REO:
+			tcps_rack_reo_timeout(c, now);
+			break;
 		case TCPS_T_RTX:
 			tcps_rto_timeout(c, now);
 			break;

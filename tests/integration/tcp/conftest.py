@@ -18,7 +18,7 @@ import tcputil  # noqa: E402
 # Each module gets its own /24 (198.18.<n>.0, 2001:db8:<n>::/64) so a
 # leftover of one cannot answer for another.
 _SUBNETS = {"test_tcp_transfer": 40, "test_tcp_close": 42, "test_tcp_synflood": 44,
-            "test_tcp_many": 46}
+            "test_tcp_many": 46, "test_tcp_active": 50}
 
 
 @pytest.fixture(scope="module", params=["tap", "af_xdp"])
@@ -28,6 +28,8 @@ def gw(request, dataplane_bin, tmp_path_factory):
     subnet = _SUBNETS.get(mod, 48) + (0 if request.param == "tap" else 1)
     xdp = request.getfixturevalue("xpf_obj") if request.param == "af_xdp" else None
     extra = getattr(request.module, "DATAPLANE", None)
+    if callable(extra):  # DATAPLANE(subnet) -> dict: keys naming the peer's addresses
+        extra = extra(subnet)
     g = tcputil.gateway(request.param, dataplane_bin,
                         str(tmp_path_factory.mktemp(f"tcp-{request.param}")), subnet,
                         xdp_prog=xdp, dataplane=extra)

@@ -365,3 +365,137 @@ def recv_exact(s, n):
             raise TransferError(f"EOF after {len(buf)} of {n} bytes")
         buf.extend(b)
     return bytes(buf)
+
+
+# ---------------------------------------------------------------------------
+# The Linux kernel as the peer under the same impairment
+# ---------------------------------------------------------------------------
+
+class KernelImpaired:
+    """The same impaired path as Impaired, with the Linux kernel in the
+    gateway's place: a kernel TCP echo server in namespace |srv_ns|,
+    impair_bridge.py with the same spec and seed in between, the kernel
+    client in |ns|:
+
+      [srv_ns] s ==veth== m1 [br: impair_bridge] m2 ==veth== c [ns]
+
+    Every end has tx checksum offload, TSO, GSO and GRO off (the bridge
+    forwards frames as a packet socket gets them, as in Impaired). The
+    reference peer of test_tcp_transfer's rate comparisons: same link,
+    same impairment, same client, in the same run."""
+
+    SUBNET = 58
+
+    def __init__(self, spec, seed=1):
+        self.spec, self.seed = spec, seed
+        self._stack = contextlib.ExitStack()
+        self.stats = None
+        self.srv4, self.cli4 = f"198.18.{self.SUBNET}.1", f"198.18.{self.SUBNET}.2"
+        self.srv6, self.cli6 = f"2001:db8:{self.SUBNET:x}::1", f"2001:db8:{self.SUBNET:x}::2"
+
+    def __enter__(self):
+        try:
+            self._setup()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.close()
+
+    def addr(self, family):
+        return self.srv4 if family == 4 else self.srv6
+
+    def _setup(self):
+        st = self._stack
+        self.srv_ns = st.enter_context(Netns())
+        br = st.enter_context(Netns())
+        self.ns = st.enter_context(Netns())
+        for n in (self.srv_ns, br, self.ns):
+            n.quiet_ipv6_defaults()
+        v1 = st.enter_context(VethPair(self.srv_ns, br))
+        v2 = st.enter_context(VethPair(br, self.ns))
+        for ns, d in ((self.srv_ns, v1.a), (br, v1.b), (br, v2.a), (self.ns, v2.b)):
+            ns.exec(["ethtool", "-K", d, "tx", "off", "tso", "off", "gso", "off",
+                     "gro", "off"])
+            ns.ip("link", "set", "dev", d, "mtu", "1500")
+            if ns is br:
+                ns.ip("link", "set", "dev", d, "promisc", "on")
+            ns.link_up(d)
+        self.srv_ns.add_addr(v1.a, f"{self.srv4}/24")
+        self.srv_ns.add_addr(v1.a, f"{self.srv6}/64")
+        self.ns.add_addr(v2.b, f"{self.cli4}/24")
+        self.ns.add_addr(v2.b, f"{self.cli6}/64")
+        self.bridge = Process(["/usr/bin/python3", BRIDGE, v1.b, v2.a, "--seed",
+                               str(self.seed)] + self.spec.split(),
+                              name="impair_bridge", netns=str(br))
+        st.callback(self._stop_bridge)
+        self.bridge.start()
+        self.bridge.wait_for_line("impair_bridge: ready", timeout=10)
+        self.server = EchoServer(self.srv_ns)
+        st.enter_context(self.server)
+
+    def _stop_bridge(self):
+        self.bridge.stop(timeout=10)
+        for line in self.bridge.lines["stdout"]:
+            if line.startswith("impair_bridge: stats "):
+                self.stats = json.loads(line.split(" ", 2)[2])
+
+
+class EchoServer:
+    """RFC 862 echo on port ECHO of namespace |ns| over kernel sockets
+    (IPv4 and IPv6), one thread per connection: reads, writes back, and
+    after the client's FIN sends its own. Serves any number of clients
+    until closed."""
+
+    def __init__(self, ns, port=ECHO):
+        self.ns, self.port = ns, port
+        self.socks = []
+        self.peers = []  # (address, port) of every accepted connection
+
+    def __enter__(self):
+        for fam, a in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            def mk(fam=fam, a=a):
+                s = socket.socket(fam, socket.SOCK_STREAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if fam == socket.AF_INET6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                s.bind((a, self.port))
+                s.listen(64)
+                return s
+            s = in_netns(str(self.ns), mk)
+            self.socks.append(s)
+            threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        for s in self.socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def _accept(self, ls):
+        while True:
+            try:
+                c, peer = ls.accept()
+            except OSError:
+                return
+            self.peers.append(peer[:2])
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _serve(c):
+        try:
+            while True:
+                b = c.recv(1 << 18)
+                if not b:
+                    break
+                c.sendall(b)
+            c.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            c.close()

@@ -858,7 +858,8 @@ static const struct statname stats_tab[] = {
 	ST(rx_out_of_window), ST(rx_ooo), ST(rx_ooo_drop), ST(rx_dup_bytes), ST(challenge_acks),
 	ST(challenge_ack_limited), ST(rst_sent), ST(rst_rcvd), ST(syncookies_sent),
 	ST(syncookies_ok), ST(syncookies_bad), ST(listen_overflow), ST(conn_limit),
-	ST(mem_limit), ST(retransmits), ST(rto_fired), ST(fast_retransmits), ST(persist_probes),
+	ST(mem_limit), ST(retransmits), ST(rto_fired), ST(fast_retransmits), ST(rack_lost), ST(tlp_probes),
+	ST(spurious_undos), ST(dsack_rcvd), ST(dsack_sent), ST(persist_probes),
 	ST(keepalive_probes), ST(tx_errors), ST(active_opens), ST(passive_opens), ST(conns),
 	ST(mem_used),
 };
@@ -986,6 +987,7 @@ static int conf_line(struct drv *d, char *p)
 	else if (!strcmp(key, "no_ws")) cf->no_wscale = true;
 	else if (!strcmp(key, "no_cookies")) d->lc.no_syncookies = true;
 	else if (!strcmp(key, "no_quickack")) cf->no_quickack = true;
+	else if (!strcmp(key, "no_tlp")) cf->no_tlp = true;
 	else if (!strcmp(key, "cubic")) d->lc.cc = TCPS_CC_CUBIC;
 	else if (!strcmp(key, "ignore_win")) d->ignore_win = true;
 	else if (!strcmp(key, "ipv6")) {

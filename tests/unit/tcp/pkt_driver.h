@@ -19,6 +19,7 @@
  *                          syn_retries, max_retries, challenge_rate,
  *                          remote_isn, tolerance_ms, and the flags ipv6,
  *                          no_ts, no_sack, no_ws, no_quickack, no_cookies,
+ *                          no_tlp,
  *                          cubic, ignore_win
  *   +t %state FD NAME      connection state is NAME (e.g. ESTABLISHED)
  *   +t %stat NAME N        stack counter NAME equals N

@@ -215,8 +215,14 @@ if [ $build_ok = 1 ]; then
 		count_fail "perf smoke run, see $logs/perf-smoke.log"
 	fi
 fi
+# Under ASan the impaired TCP transfers are smaller (8 MiB each way, 4 MiB
+# for the active opens): the release run above carries the issue's 64 MiB
+# CI figure; this run looks for memory errors on the same code paths, and
+# the userspace impairment bridge would otherwise make it the longest part
+# of CI.
 if [ $asan_ok = 1 ]; then
-	run_pytest asan "$repo/build-asan" --ignore="$repo/tests/integration/test_harness.py"
+	MXG_TCP_NETEM_BYTES=$((8 << 20)) MXG_ACTIVE_BYTES=$((4 << 20)) \
+		run_pytest asan "$repo/build-asan" --ignore="$repo/tests/integration/test_harness.py"
 fi
 
 # --- 5. fuzzing -------------------------------------------------------------------

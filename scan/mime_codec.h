@@ -135,6 +135,18 @@ struct mime_html_callbacks {
 	 * entity-decoded and trimmed; truncated at 4 KiB (|truncated| set).
 	 * |url| is NUL-terminated after |n| bytes but may contain NUL. */
 	void (*on_link)(const char *url, size_t n, bool truncated, void *ud);
+	/* Optional (all three or none): a link value that is a data: URI
+	 * (RFC 2397) is not reported to on_link but decoded, whatever its
+	 * length: on_data_begin with its media type (type/subtype,
+	 * lowercased, parameters dropped, "" when none, NUL-terminated, at
+	 * most 127 bytes) and whether it is base64; on_data with the decoded
+	 * bytes in pieces (percent-decoded, then base64-decoded); on_data_end
+	 * with the count of base64 errors (junk skipped, broken quanta, as
+	 * mime_b64). Every on_data_begin gets its on_data_end by the end of
+	 * the value or mime_html_finish (not after mime_html_reset). */
+	void (*on_data_begin)(const char *mediatype, size_t n, bool base64, void *ud);
+	void (*on_data)(const uint8_t *p, size_t n, void *ud);
+	void (*on_data_end)(uint32_t errors, void *ud);
 };
 
 struct mime_html *mime_html_new(const struct mxg_mem *mem, const struct mime_html_callbacks *cb,

@@ -16,9 +16,20 @@
  *    values over U+10FFFF become U+FFFD;
  *  - the values of href, src, action, background, formaction and poster
  *    attributes are reported as links (entity-decoded, trimmed), so
- *    "h&#116;tp://" obfuscation is undone before URL rules run.
+ *    "h&#116;tp://" obfuscation is undone before URL rules run;
+ *  - a link value that is a data: URI (RFC 2397) is decoded as a browser
+ *    does (WHATWG URL and Fetch "data: URL processor"): entities first,
+ *    leading controls and spaces skipped, tab/CR/LF removed anywhere, the
+ *    scheme caseless, the media type up to the first ',', a '#' ends the
+ *    URI (fragment), the body percent-decoded and then base64-decoded when
+ *    the media type ends in ";base64" (spaces allowed after ';'). The
+ *    decoded bytes stream out through on_data_begin/on_data/on_data_end
+ *    whatever their length (they are not held, and not reported as a
+ *    link); malformed base64 is what mime_b64 makes of it (junk skipped
+ *    and counted). Without on_data_begin a data: URI is a link as before.
  * Bounds: tag names 16 bytes, attribute values 4 KiB (longer: truncated and
- * flagged), entities 32 bytes; memory is one fixed struct.
+ * flagged), entities 32 bytes, data: media types 127 bytes; memory is one
+ * fixed struct.
  *
  * Speed: the states that see most bytes consume runs, not bytes, with a
  * byte-class table (cls[]): text up to the next '<' or '&', tag and
@@ -37,6 +48,8 @@
 #define VAL_MAX 4096
 #define OUT_MAX 1024
 #define OUT_DIRECT 256 /* text runs this long skip the output buffer */
+#define DATA_BUF 1024  /* percent-decoded data: bytes batched for base64 */
+#define MTYPE_MAX 127  /* data: media type kept (type/subtype) */
 
 /* Byte classes (cls[]). */
 #define C_SP 0x01    /* whitespace: ' ' \t \n \r \f */
@@ -69,6 +82,15 @@ enum hstate {
 	H_RAW,       /* script/style content until </name */
 };
 
+/* data: URI reading of a link value (mime_html.dst). */
+enum dstate {
+	D_SCHEME = 0, /* matching "data:" (h->dmatch bytes so far) */
+	D_NO,         /* not a data: URI: an ordinary link */
+	D_HEAD,       /* media type, up to ',' */
+	D_BODY,       /* payload: percent, then base64 decoding */
+	D_END,        /* '#' or no ',' seen: the rest is ignored */
+};
+
 struct mime_html {
 	const struct mxg_mem *mem;
 	struct mime_html_callbacks cb;
@@ -88,6 +110,21 @@ struct mime_html {
 	char raw[17];               /* script/style: the closing name */
 	uint8_t raw_match;          /* bytes of "</name" matched */
 	uint32_t nval;
+	/* data: URI of the current link value */
+	uint8_t dst;                /* enum dstate */
+	uint8_t dmatch;             /* bytes of "data:" matched */
+	uint8_t b64m;               /* ";" SP* "base64" SP* suffix matcher */
+	uint8_t pct;                /* 1 after '%', 2 after '%' + hex digit */
+	uint8_t pct_hex;            /* that hex digit */
+	bool dopen;                 /* on_data_begin called */
+	bool dbase64;
+	bool mt_done;               /* ';' ended the type/subtype */
+	uint8_t nmt;
+	char mtype[MTYPE_MAX + 1];
+	struct mime_b64 b64;
+	uint32_t ndpc;
+	uint8_t dpc[DATA_BUF];          /* percent-decoded, not yet out */
+	uint8_t dout[(DATA_BUF / 4 + 1) * 3];
 	char val[VAL_MAX + 1];         /* + NUL for the callback */
 	size_t nout;
 	uint8_t out[OUT_MAX];
@@ -197,11 +234,193 @@ static size_t ent_decode(const char *e, size_t n, uint8_t *b)
 	return 0;
 }
 
+/* ---- data: URIs ---- */
+
+static inline char lc(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
+}
+
+static inline int hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Hands the batched payload bytes on, base64-decoded when asked. */
+static void data_flush(struct mime_html *h)
+{
+	size_t m;
+
+	if (!h->ndpc)
+		return;
+	if (h->dbase64) {
+		m = mime_b64_decode(&h->b64, h->dpc, h->ndpc, h->dout);
+		if (m)
+			h->cb.on_data(h->dout, m, h->ud);
+	} else {
+		h->cb.on_data(h->dpc, h->ndpc, h->ud);
+	}
+	h->ndpc = 0;
+}
+
+static inline void data_out(struct mime_html *h, uint8_t c)
+{
+	h->dpc[h->ndpc++] = c;
+	if (h->ndpc == DATA_BUF)
+		data_flush(h);
+}
+
+/* The media type ended at ',': the payload starts. */
+static void data_begin(struct mime_html *h)
+{
+	size_t s = 0, e = h->nmt;
+
+	while (s < e && (h->mtype[s] == ' ' || h->mtype[s] == '\f'))
+		s++;
+	while (e > s && (h->mtype[e - 1] == ' ' || h->mtype[e - 1] == '\f'))
+		e--;
+	h->mtype[e] = '\0';
+	h->dbase64 = h->b64m >= 7;
+	memset(&h->b64, 0, sizeof(h->b64));
+	h->pct = 0;
+	h->ndpc = 0;
+	h->dopen = true;
+	h->dst = D_BODY;
+	h->cb.on_data_begin(h->mtype + s, e - s, h->dbase64, h->ud);
+}
+
+/* The bytes of a data: URI after "data:" (entity-decoded). */
+static void data_put(struct mime_html *h, const uint8_t *p, size_t n)
+{
+	static const char b64w[] = "base64";
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+
+		if (c == '\t' || c == '\n' || c == '\r') /* removed by the URL parser */
+			continue;
+		if (h->dst == D_HEAD) {
+			if (c == '#') {
+				h->dst = D_END; /* a fragment before ',': no data */
+			} else if (c == ',') {
+				data_begin(h);
+			} else {
+				/* ";" SP* "base64" SP* at the end of the type */
+				if (c == ';')
+					h->b64m = 1;
+				else if (h->b64m == 1 && c == ' ')
+					;
+				else if (h->b64m >= 1 && h->b64m <= 6 && lc(c) == b64w[h->b64m - 1])
+					h->b64m++;
+				else if (h->b64m >= 7 && (c == ' ' || c == '\f'))
+					h->b64m = 8;
+				else
+					h->b64m = 0;
+				if (c == ';')
+					h->mt_done = true;
+				else if (!h->mt_done && h->nmt < MTYPE_MAX)
+					h->mtype[h->nmt++] = lc(c);
+			}
+			continue;
+		}
+		if (h->dst != D_BODY)
+			return;
+		if (c == '#') { /* the fragment is not data */
+			h->dst = D_END;
+			return;
+		}
+		if (h->pct == 0) {
+			if (c == '%')
+				h->pct = 1;
+			else
+				data_out(h, c);
+		} else if (hexval(c) >= 0) {
+			if (h->pct == 1) {
+				h->pct = 2;
+				h->pct_hex = c;
+			} else {
+				data_out(h, (uint8_t)(hexval(h->pct_hex) << 4 | hexval(c)));
+				h->pct = 0;
+			}
+		} else {
+			/* not an escape: '%' (and the digit) stay literal */
+			data_out(h, '%');
+			if (h->pct == 2)
+				data_out(h, h->pct_hex);
+			h->pct = 0;
+			i--; /* c again, outside an escape */
+		}
+	}
+}
+
+/* The link value ended: the data: URI (if one began) ends too. */
+static void data_end(struct mime_html *h)
+{
+	if (h->dopen) {
+		if (h->pct) {
+			data_out(h, '%');
+			if (h->pct == 2)
+				data_out(h, h->pct_hex);
+		}
+		data_flush(h);
+		if (h->dbase64) {
+			size_t m = mime_b64_finish(&h->b64, h->dout);
+
+			if (m)
+				h->cb.on_data(h->dout, m, h->ud);
+		}
+		h->cb.on_data_end(h->dbase64 ? h->b64.errors : 0, h->ud);
+	}
+	h->dopen = false;
+	h->pct = 0;
+	h->ndpc = 0;
+	h->dst = D_SCHEME;
+	h->dmatch = 0;
+}
+
+/* Matches "data:" at the start of a link value: leading controls and
+ * spaces are skipped, tab/CR/LF anywhere, the scheme is caseless. The rest
+ * of |p| after the ':' goes on as the URI's head. */
+static void scheme_check(struct mime_html *h, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+
+		if ((h->dmatch == 0 && c <= 0x20) || c == '\t' || c == '\n' || c == '\r')
+			continue;
+		if (lc(c) != "data:"[h->dmatch]) {
+			h->dst = D_NO;
+			return;
+		}
+		if (++h->dmatch == 5) {
+			h->dst = D_HEAD;
+			h->b64m = 0;
+			h->nmt = 0;
+			h->mt_done = false;
+			data_put(h, p + i + 1, n - i - 1);
+			return;
+		}
+	}
+}
+
 /* Appends to the attribute value (links only). */
 static void val_put(struct mime_html *h, const uint8_t *p, size_t n)
 {
 	if (!h->link_attr)
 		return;
+	if (h->dst != D_NO) {
+		if (h->dst == D_SCHEME) {
+			scheme_check(h, p, n);
+		} else {
+			data_put(h, p, n);
+			return;
+		}
+		if (h->dst != D_NO && h->dst != D_SCHEME)
+			return; /* a data: URI: not kept as a link */
+	}
 	if (h->nval + n > VAL_MAX) {
 		n = VAL_MAX - h->nval;
 		h->val_trunc = true;
@@ -242,6 +461,15 @@ static void link_end(struct mime_html *h)
 
 	if (!h->link_attr)
 		return;
+	if (h->dst != D_NO && h->dst != D_SCHEME) {
+		data_end(h);
+		h->link_attr = false;
+		h->nval = 0;
+		h->val_trunc = false;
+		return;
+	}
+	h->dst = D_SCHEME;
+	h->dmatch = 0;
 	while (s < e && (h->val[s] == ' ' || h->val[s] == '\t' || h->val[s] == '\n' ||
 			 h->val[s] == '\r'))
 		s++;
@@ -286,6 +514,9 @@ static void attr_start_value(struct mime_html *h)
 	}
 	h->nval = 0;
 	h->val_trunc = false;
+	/* data: URIs are read only for a caller that takes them */
+	h->dst = h->cb.on_data_begin ? D_SCHEME : D_NO;
+	h->dmatch = 0;
 }
 
 /* Block-level tags (p, br, div, tr, li, h1-h6, table, td, th, title, hr,
@@ -328,11 +559,6 @@ static void tag_end(struct mime_html *h)
 		return;
 	}
 	h->st = H_TEXT;
-}
-
-static inline char lc(uint8_t c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
 }
 
 static inline bool is_sp(uint8_t c)
@@ -673,6 +899,11 @@ void mime_html_reset(struct mime_html *h)
 	h->nent = 0;
 	h->link_attr = false;
 	h->raw_match = 0;
+	h->dst = D_SCHEME;
+	h->dmatch = 0;
+	h->dopen = false;
+	h->pct = 0;
+	h->ndpc = 0;
 }
 
 struct mime_html *mime_html_new(const struct mxg_mem *mem, const struct mime_html_callbacks *cb,

@@ -225,6 +225,8 @@ void scan_limits_default(struct scan_limits *l);
 #define SCAN_PF_TEXT_EXTRACTED 0x40u /* not a text part, but its true type is
                                  * text/HTML/XML: its first 256 KiB went to
                                  * DLP and URL extraction */
+#define SCAN_PF_EMBEDDED 0x80u  /* decoded from a data: URI (RFC 2397) in
+                                 * an HTML link of its parent part */
 
 struct scan_part {
 	char path[MIME_PATH_MAX];     /* MIME path; members "P/a/b" */

@@ -418,7 +418,9 @@ static const char *script_kind(const uint8_t *p, size_t n, const char *filename)
 }
 
 /* HTML or XML markup near the start of a text (what mail clients render
- * as a page): a doctype, <html, <head, <body, <?xml, or a few tags. */
+ * as a page): a doctype, <html, <head, <body, <?xml, or a few tags that
+ * only HTML has (a fragment such as "<a href=...>", as ClamAV's file type
+ * table reads it: its links and data: URIs are then looked at). */
 static const char *markup_kind(const uint8_t *p, size_t n)
 {
 	size_t lim = n < 1024 ? n : 1024;
@@ -431,7 +433,9 @@ static const char *markup_kind(const uint8_t *p, size_t n)
 	if (lim >= 5 && strncasecmp((const char *)p, "<?xml", 5) == 0)
 		return "text/xml";
 	if (has(p, lim, "<!doctype html") || has(p, lim, "<html") || has(p, lim, "<head") ||
-	    has(p, lim, "<body"))
+	    has(p, lim, "<body") || has(p, lim, "<a href") || has(p, lim, "<img ") ||
+	    has(p, lim, "<iframe") || has(p, lim, "<form") || has(p, lim, "<meta ") ||
+	    has(p, lim, "<div") || has(p, lim, "<table"))
 		return "text/html";
 	return NULL;
 }

@@ -18,9 +18,25 @@
  *	to the FileDataStoreObjectReference nodes would name the objects, but
  *	it reaches the same bytes through far more parsing of hostile
  *	structure; the header/footer pair is what OneNote itself checks. Not
- *	read: the FSSHTTPB packaging of OneNote web exports (its objects are
- *	not FileDataStoreObjects), and the file names (members are "file1",
- *	"file2", ... in file order).
+ *	read: the file names (members are "file1", "file2", ... in file
+ *	order).
+ *
+ * WEB EXPORTS ([MS-ONESTORE] 2.8 alternative packaging, [MS-FSSHTTPB])
+ *	A section exported by OneNote for the web has guidFileFormat
+ *	{638DE92F-A6D4-4BC1-9A36-B3FC2511A5B7} at offset 48 and holds an
+ *	FSSHTTPB storage instead of a revision store: no FileDataStoreObjects.
+ *	An embedded file is the payload of an Object Data BLOB stream object:
+ *	a 32-bit stream object header (2.2.1.5.2: A = 2, not compound, type
+ *	0x02, a 15-bit length; 32767 means a compact unsigned 64-bit length
+ *	follows) whose content is a binary item: a compact unsigned 64-bit
+ *	length (2.2.1.1) and that many bytes, the two filling the stream
+ *	object exactly. Those are found the way FileDataStoreObjects are, by
+ *	their shape (a byte scan, each candidate's two lengths checked against
+ *	each other and the rest of the input), and delivered as "blob1",
+ *	"blob2"...: walking the storage index and the object groups to the
+ *	file objects would name them, through much more hostile structure.
+ *	The blobs of images and other objects are delivered too (they are
+ *	scanned like the files).
  *
  * BOUNDS
  *	cbLength is checked against the rest of the input before anything is
@@ -48,7 +64,13 @@ static const uint8_t guid_footer[16] = {
 	0xbb, 0x13, 0x89, 0x92, 0x56, 0x42, 0x6b, 0x24,
 };
 
+static const uint8_t guid_file_format[16] = {
+	0x2f, 0xe9, 0x8d, 0x63, 0xd4, 0xa6, 0xc1, 0x4b,
+	0x9a, 0x36, 0xb3, 0xfc, 0x25, 0x11, 0xa5, 0xb7,
+};
+
 #define FDSO_HDR 36 /* guid, cbLength, unused, reserved */
+#define SOH_BLOB 0x02u /* stream object type: Object Data BLOB */
 
 bool scan_onenote_sniff(const uint8_t *p, size_t n)
 {
@@ -70,12 +92,99 @@ static bool footer_at(const uint8_t *p, size_t n, size_t end, size_t *foot)
 	return false;
 }
 
+/* A compact unsigned 64-bit integer ([MS-FSSHTTPB] 2.2.1.1) at |p| (|n|
+ * bytes available): the trailing zero bits of the first byte give its
+ * width (1 to 7 bytes, 0x80: 9 bytes, 0x00: the value 0). Returns its
+ * size, 0 when it does not fit. */
+static size_t compact_u64(const uint8_t *p, size_t n, uint64_t *v)
+{
+	size_t w;
+	uint64_t x = 0;
+
+	if (n < 1)
+		return 0;
+	if (p[0] == 0) {
+		*v = 0;
+		return 1;
+	}
+	w = (size_t)__builtin_ctz(p[0]) + 1; /* 1..8 */
+	if (w == 8) {
+		if (n < 9)
+			return 0;
+		for (int k = 8; k >= 1; k--)
+			x = x << 8 | p[k];
+		*v = x;
+		return 9;
+	}
+	if (n < w)
+		return 0;
+	for (size_t k = w; k-- > 0;)
+		x = x << 8 | p[k];
+	*v = x >> w;
+	return w;
+}
+
+/* Object Data BLOBs of an FSSHTTPB storage (web export): see the top. */
+static int expand_blobs(struct sa_ctx *c, const uint8_t *p, size_t n)
+{
+	size_t o = 64;
+	unsigned idx = 0;
+	int rc = 0;
+
+	while (rc == 0 && !sa_stopped(c) && o + 4 <= n) {
+		uint32_t h = (uint32_t)p[o] | (uint32_t)p[o + 1] << 8 | (uint32_t)p[o + 2] << 16 |
+			     (uint32_t)p[o + 3] << 24;
+		uint64_t len, m;
+		size_t hl = 4, cl, at;
+		char name[32];
+
+		/* A = 2 (32-bit), B = 0 (not compound), type 0x02 */
+		if ((h & 0x7u) != 0x2u || ((h >> 3) & 0x3fffu) != SOH_BLOB) {
+			o++;
+			continue;
+		}
+		len = h >> 17;
+		if (len == 32767) {
+			cl = compact_u64(p + o + 4, n - o - 4, &len);
+			if (!cl) {
+				o++;
+				continue;
+			}
+			hl += cl;
+		}
+		/* the content: a binary item filling the object exactly */
+		if (len < 1 || len > n - o - hl ||
+		    !(cl = compact_u64(p + o + hl, (size_t)len, &m)) || m == 0 ||
+		    m != len - cl) {
+			o++;
+			continue;
+		}
+		at = o + hl + cl;
+		snprintf(name, sizeof(name), "blob%u", ++idx);
+		rc = sa_begin(c, name, (int64_t)m);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			rc = sa_data(c, p + at, (size_t)m);
+			if (rc > 0)
+				rc = 0;
+		} else {
+			rc = 0;
+		}
+		rc = sa_end(c, 0, rc);
+		o = at + (size_t)m;
+	}
+	return rc;
+}
+
 int scan_onenote_expand(struct sa_ctx *c, const uint8_t *p, size_t n)
 {
 	size_t o = 16;
 	unsigned idx = 0;
 	int rc = 0;
 
+	if (n >= 64 && memcmp(p + 48, guid_file_format, 16) == 0)
+		return expand_blobs(c, p, n);
 	while (rc == 0 && !sa_stopped(c) && o + FDSO_HDR <= n) {
 		const uint8_t *h = memmem(p + o, n - o, guid_header, 16);
 		uint64_t len = 0;

@@ -59,9 +59,14 @@
  * is reduced straight from the input.
  *
  * Streams: one Hyperscan stream per open file and database, reset (not
- * reallocated) between files: a session allocates at most three virus
+ * reallocated) between files: a session allocates at most four virus
  * streams (a MIME leaf, the archive member being expanded from it, a raw
- * region) and one text stream, whatever the number of parts or messages.
+ * region, a data: URI of an HTML link) and one text stream, whatever the
+ * number of parts or messages.
+ *
+ * data: URIs: the HTML reducer decodes them (mime_html.c); each is a file
+ * of its own (struct sfile emb, part "P/dataN", SCAN_PF_EMBEDDED), fed as
+ * its bytes are decoded, never held beyond what a file keeps.
  *
  * Reuse: scan_session_reset() keeps every object and buffer (parser with
  * its frames, streams, digest contexts, converter, HTML reducer, DLP, URL
@@ -141,6 +146,10 @@ struct scan_session {
 	struct scan_pe pe;         /* headers of the PE being checked */
 	struct mime_parser *mp;
 	struct sfile leaf, memb, raw;
+	struct sfile emb;          /* a data: URI of the HTML being reduced */
+	bool emb_on;               /* emb receives the decoded bytes */
+	uint32_t ndata;            /* data: URIs of the message (part names) */
+	struct sfile *arch_of;     /* the file being expanded, or NULL */
 	/* raw region (preamble/epilogue/unparsed) being scanned */
 	enum mime_event_type raw_type;
 	const struct mime_part *raw_of;
@@ -598,6 +607,75 @@ static void html_link(const char *url, size_t n, bool truncated, void *ud)
 		set_error(s, rc);
 }
 
+static long add_part(struct scan_session *s, const char *path, uint32_t parent);
+static int sfile_open(struct scan_session *s, struct sfile *f, uint32_t part, bool member,
+		      bool raw, bool typed);
+static void sfile_feed(struct scan_session *s, struct sfile *f, const uint8_t *p, size_t n);
+static void sfile_end(struct scan_session *s, struct sfile *f);
+
+/* A data: URI in a link of the HTML being reduced (mime_html): a file of
+ * its own, child of the text part ("1/data1"), SCAN_PF_EMBEDDED, typed and
+ * scanned like an archive member, cut at lim.archive.max_member_bytes
+ * (SCAN_R_LIMIT). Inside an archive expansion (an HTML member) it is not
+ * expanded itself (as a member of a member). */
+static void html_data_begin(const char *mtype, size_t n, bool base64, void *ud)
+{
+	struct scan_session *s = ud;
+	uint32_t outer = s->text_part;
+	char path[MIME_PATH_MAX + 16];
+	long pi;
+
+	(void)base64;
+	if (s->emb_on)
+		sfile_end(s, &s->emb);
+	s->emb_on = false;
+	if (outer >= s->nparts)
+		return;
+	snprintf(path, sizeof(path), "%s/data%u", s->parts[outer].path, ++s->ndata);
+	pi = add_part(s, path, outer);
+	if (pi < 0)
+		return;
+	s->parts[pi].flags = SCAN_PF_LEAF | SCAN_PF_EMBEDDED;
+	/* RFC 2397: no media type means text/plain */
+	s->parts[pi].ctype = n ? arena_strndup(s, mtype, n) : "text/plain";
+	s->cur_part = (uint32_t)pi;
+	if (s->nfiles >= s->lim.max_files) {
+		s->parts[pi].flags |= SCAN_PF_NOT_SCANNED;
+		s->res.files_not_scanned++;
+		s->res.flags |= SCAN_R_LIMIT;
+		return;
+	}
+	if (sfile_open(s, &s->emb, (uint32_t)pi, s->arch_of != NULL, false, true))
+		return;
+	s->emb_on = true;
+}
+
+static void html_data(const uint8_t *p, size_t n, void *ud)
+{
+	struct scan_session *s = ud;
+	uint64_t max = s->lim.archive.max_member_bytes;
+
+	if (!s->emb_on)
+		return;
+	if (max && s->emb.size + n > max) {
+		n = s->emb.size < max ? (size_t)(max - s->emb.size) : 0;
+		s->emb.cut = true; /* not whole: no PE check, no expansion */
+		s->res.flags |= SCAN_R_LIMIT;
+	}
+	sfile_feed(s, &s->emb, p, n);
+}
+
+static void html_data_end(uint32_t errors, void *ud)
+{
+	struct scan_session *s = ud;
+
+	(void)errors;
+	if (!s->emb_on)
+		return;
+	s->emb_on = false;
+	sfile_end(s, &s->emb);
+}
+
 static void text_out(struct scan_session *s, const uint8_t *p, size_t n)
 {
 	if (s->html_on)
@@ -635,7 +713,9 @@ static void text_begin(struct scan_session *s, uint32_t pi, const char *charset,
 {
 	bool unknown = false;
 
-	if (!text_wanted(s, mode))
+	/* HTML is reduced for its data: URIs even when no text consumer
+	 * wants its text */
+	if (!text_wanted(s, mode) && !html)
 		return;
 	if (!s->u8)
 		s->u8 = mime_utf8_new(s->mem, charset, &unknown);
@@ -658,7 +738,9 @@ static void text_begin(struct scan_session *s, uint32_t pi, const char *charset,
 	s->html_on = html;
 	if (html) {
 		if (!s->html) {
-			static const struct mime_html_callbacks hcb = { html_text, html_link };
+			static const struct mime_html_callbacks hcb = {
+				html_text, html_link, html_data_begin, html_data, html_data_end,
+			};
 
 			s->html = mime_html_new(s->mem, &hcb, s);
 			if (!s->html) {
@@ -1174,8 +1256,10 @@ static void sfile_expand(struct scan_session *s, struct sfile *f)
 		return;
 	}
 	memset(&ar, 0, sizeof(ar));
+	s->arch_of = f;
 	rc = scan_archive_expand(s->arch, f->buf, f->nbuf, s->parts[f->part].filename, &acb, s,
 				 &ar);
+	s->arch_of = NULL;
 	if (rc < 0)
 		set_error(s, rc);
 	s->res.archive_flags |= ar.flags & ~(uint32_t)SCAN_ARF_NOT_ARCHIVE;
@@ -1230,7 +1314,7 @@ static void sfile_end(struct scan_session *s, struct sfile *f)
 static int arch_begin(const struct scan_archive_member *m, void *ud)
 {
 	struct scan_session *s = ud;
-	uint32_t outer = s->leaf.part;
+	uint32_t outer = s->arch_of ? s->arch_of->part : s->leaf.part;
 	char path[MIME_PATH_MAX + SCAN_ARCHIVE_PATH_MAX + 2];
 	long pi;
 
@@ -1529,10 +1613,10 @@ static void sfile_free(struct scan_session *s, struct sfile *f)
 /* The objects tied to the engine's databases and compiled lists. */
 static void drop_engine_state(struct scan_session *s)
 {
-	struct sfile *fs[3] = { &s->leaf, &s->memb, &s->raw };
+	struct sfile *fs[4] = { &s->leaf, &s->memb, &s->raw, &s->emb };
 	int i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		if (fs[i]->vs)
 			hs_close_stream(fs[i]->vs, NULL, NULL, NULL);
 		fs[i]->vs = NULL;
@@ -1558,6 +1642,7 @@ void scan_session_free(struct scan_session *s)
 	sfile_free(s, &s->leaf);
 	sfile_free(s, &s->memb);
 	sfile_free(s, &s->raw);
+	sfile_free(s, &s->emb);
 	mime_utf8_free(s->u8);
 	mime_html_free(s->html);
 	mime_parser_free(s->mp);
@@ -1609,6 +1694,10 @@ int scan_session_reset(struct scan_session *s, struct scan_engine *e)
 	sfile_reset(s, &s->leaf);
 	sfile_reset(s, &s->memb);
 	sfile_reset(s, &s->raw);
+	sfile_reset(s, &s->emb);
+	s->emb_on = false;
+	s->ndata = 0;
+	s->arch_of = NULL;
 	s->raw_of = NULL;
 	if (e && e != s->eng) {
 		if (s->own_scratch && scan_scratch_prepare(s->own_scratch, e)) {

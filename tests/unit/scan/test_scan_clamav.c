@@ -202,7 +202,8 @@ static int tsv_lookup(const char *xorname, int *debian)
  * Containers are found by extracting clam.exe exactly: libarchive (zip,
  * 7z, rar v3, cab, cpio in all four forms, iso9660/Joliet, tar.gz nested
  * 8 deep), our decoders (SZDD, BinHex,
- * TNEF, OneNote, RTF, PDF, OLE2 with PowerPoint objects) and the MIME parser (base64,
+ * TNEF, OneNote with its web export, RTF, PDF, OLE2 with PowerPoint objects), the HTML reducer
+ * (a base64 data: URI in a link) and the MIME parser (base64,
  * uuencode, and the evasions: comments in field names, two boundaries). */
 static const char *const xor_detected[] = {
 	"clam-v3.rar",
@@ -214,7 +215,9 @@ static const char *const xor_detected[] = {
 	"clam.exe.binhex",
 	"clam.exe.2007.one",
 	"clam.exe.2010.one",
+	"clam.exe.webapp-export.one",
 	"clam.exe.bz2",
+	"clam.exe.html",
 	"clam.exe.mbox.base64",
 	"clam.exe.mbox.uu",
 	"clam.exe.rtf",

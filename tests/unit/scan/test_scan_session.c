@@ -549,6 +549,215 @@ static void msg_text3(struct sbuf *b)
 		       "--T--\r\n");
 }
 
+/* ---- data: URIs in HTML (mime_html, SCAN_PF_EMBEDDED) ---- */
+
+static void html_head(struct sbuf *b)
+{
+	sbuf_printf(b, "From: a@example.com\r\nMIME-Version: 1.0\r\n"
+		       "Content-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>hi</p>");
+}
+
+/* EICAR base64 without line breaks (a data: URI is one line). */
+static void add_b64_flat(struct sbuf *b, const uint8_t *p, size_t n)
+{
+	unsigned char out[256];
+	int k = EVP_EncodeBlock(out, p, (int)n);
+
+	sbuf_add(b, out, (size_t)k);
+}
+
+static void msg_data_href(struct sbuf *b)
+{
+	html_head(b);
+	sbuf_printf(b, "<a href=\"data:application/octet-stream;base64,");
+	add_b64_flat(b, (const uint8_t *)sig_eicar, SIG_EICAR_LEN);
+	sbuf_printf(b, "\">x</a></body></html>\r\n");
+}
+
+static void msg_data_img(struct sbuf *b)
+{
+	html_head(b);
+	sbuf_printf(b, "<img alt=x src='DATA:image/png ; Base64,\r\n");
+	add_b64_flat(b, (const uint8_t *)sig_eicar, SIG_EICAR_LEN);
+	sbuf_printf(b, "'></body></html>\r\n");
+}
+
+/* Every byte as %XX: the raw HTML does not hold the signature. */
+static void msg_data_pct(struct sbuf *b)
+{
+	html_head(b);
+	sbuf_printf(b, "<a href=data:,");
+	for (size_t i = 0; i < SIG_EICAR_LEN; i++)
+		sbuf_printf(b, "%%%02X", (uint8_t)sig_eicar[i]);
+	sbuf_printf(b, ">x</a>\r\n");
+}
+
+/* Junk in the base64 (skipped and counted as by the MIME decoder), the
+ * payload split by entities and a folded line. */
+static void msg_data_junk(struct sbuf *b)
+{
+	struct sbuf e = { 0 };
+
+	add_b64_flat(&e, (const uint8_t *)sig_eicar, SIG_EICAR_LEN);
+	html_head(b);
+	sbuf_printf(b, "<a href=\"data:;base64,%.*s!!*&#x2a;\r\n%s\">x</a>\r\n", 20, e.p,
+		    e.p + 20);
+	sbuf_free(&e);
+}
+
+/* The virus hit is on the embedded part, a child of the HTML part. */
+static void check_embedded_hit(const struct scan_result *r, const char *label)
+{
+	size_t i;
+
+	for (i = 0; i < r->nviruses; i++) {
+		const struct scan_part *p = &r->parts[r->viruses[i].part];
+
+		if (!strcmp(r->viruses[i].name, SIG_EICAR_NAME) && (p->flags & SCAN_PF_EMBEDDED)) {
+			assert_true(p->flags & SCAN_PF_LEAF);
+			assert_int_equal(p->size, SIG_EICAR_LEN);
+			assert_true(p->parent < r->nparts);
+			assert_int_equal(r->parts[p->parent].ftype, SCAN_FT_HTML);
+			return;
+		}
+	}
+	fail_msg("%s: EICAR not found in an embedded part", label);
+}
+
+static void test_scan_session_data_uri(void **state)
+{
+	static const struct {
+		void (*build)(struct sbuf *);
+		const char *label, *ctype;
+	} cases[] = {
+		{ msg_data_href, "href base64", "application/octet-stream" },
+		{ msg_data_img, "img src base64", "image/png" },
+		{ msg_data_pct, "percent-encoded", "text/plain" },
+		{ msg_data_junk, "junk in base64", "text/plain" },
+	};
+	struct scan_engine *e = engine_rules(NULL, 0, NULL);
+	struct scan_limits lim;
+	size_t c, k;
+
+	(void)state;
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct sbuf m = { 0 };
+
+		cases[c].build(&m);
+		/* the signature is not in the message as it stands */
+		assert_null(memmem(m.p, m.n, sig_eicar, 20));
+		for (k = 0; k <= m.n + 1; k++) {
+			struct scan_session *s = run(e, &m, k, k == m.n + 1);
+			const struct scan_result *r = scan_session_finish(s);
+
+			check_embedded_hit(r, cases[c].label);
+			assert_int_equal(r->flags & (SCAN_R_ERROR | SCAN_R_LIMIT), 0);
+			assert_int_equal(r->nparts, 2);
+			assert_string_equal(r->parts[1].path, "1/data1");
+			assert_string_equal(r->parts[1].ctype, cases[c].ctype);
+			scan_session_free(s);
+		}
+		/* no text consumer at all: the HTML is still reduced for them */
+		scan_limits_default(&lim);
+		lim.url.max_urls = 0;
+		{
+			struct scan_session *s = scan_session_new(e, NULL, &lim);
+
+			assert_non_null(s);
+			assert_int_equal(scan_session_feed(s, (const uint8_t *)m.p, m.n), 0);
+			check_embedded_hit(scan_session_finish(s), cases[c].label);
+			scan_session_free(s);
+		}
+		sbuf_free(&m);
+	}
+	scan_engine_unref(e);
+}
+
+/* An HTML file (scan_session_scan_file, as an archive member or a file
+ * with no MIME around it): its data: URIs are scanned too. */
+static void test_scan_session_data_uri_file(void **state)
+{
+	struct scan_engine *e = engine_rules(NULL, 0, NULL);
+	struct scan_session *s = scan_session_new(e, NULL, NULL);
+	const struct scan_result *r;
+	struct sbuf m = { 0 };
+
+	(void)state;
+	sbuf_printf(&m, "<a href=\"data:application/x-msdownload;base64,");
+	add_b64_flat(&m, (const uint8_t *)sig_eicar, SIG_EICAR_LEN);
+	sbuf_printf(&m, "\">t</a>\n");
+	assert_non_null(s);
+	assert_int_equal(scan_session_scan_file(s, "page.bin", (const uint8_t *)m.p, m.n), 0);
+	r = scan_session_finish(s);
+	assert_int_equal(r->parts[0].ftype, SCAN_FT_HTML);
+	check_embedded_hit(r, "file");
+	scan_session_free(s);
+	sbuf_free(&m);
+	scan_engine_unref(e);
+}
+
+/* Malformed data: URIs (no ',', a fragment first, broken base64, an
+ * unterminated value), the size cut and max_files. */
+static void test_scan_session_data_uri_limits(void **state)
+{
+	struct scan_engine *e = engine_rules(NULL, 0, NULL);
+	struct scan_limits lim;
+	struct sbuf m = { 0 };
+	const struct scan_result *r;
+	struct scan_session *s;
+
+	(void)state;
+	/* malformed: nothing found, nothing breaks; the ones with a ',' are
+	 * parts of their own */
+	html_head(&m);
+	sbuf_printf(&m, "<a href=\"data:text/plain\"><a href=\"data:#,QUJD\">"
+		       "<a href=\"data:;base64,====!!!!\"><img src=\"data:;base64,QUJ");
+	s = run(e, &m, m.n, false);
+	r = scan_session_finish(s);
+	assert_int_equal(r->nviruses, 0);
+	assert_int_equal(r->flags & (SCAN_R_ERROR | SCAN_R_LIMIT), 0);
+	assert_int_equal(r->nparts, 3);
+	assert_int_equal(r->parts[1].flags & SCAN_PF_EMBEDDED, SCAN_PF_EMBEDDED);
+	assert_int_equal(r->parts[1].size, 0);
+	assert_int_equal(r->parts[2].size, 2); /* "QUJ": "AB", lenient */
+	scan_session_free(s);
+	sbuf_free(&m);
+
+	/* oversize: cut at max_member_bytes, flagged, not whole */
+	msg_data_href(&m);
+	scan_limits_default(&lim);
+	lim.archive.max_member_bytes = 32;
+	s = scan_session_new(e, NULL, &lim);
+	assert_non_null(s);
+	assert_int_equal(scan_session_feed(s, (const uint8_t *)m.p, m.n), 0);
+	r = scan_session_finish(s);
+	assert_false(has_virus(r, SIG_EICAR_NAME));
+	assert_true(r->flags & SCAN_R_LIMIT);
+	assert_int_equal(r->parts[1].size, 32);
+	scan_session_free(s);
+	lim.archive.max_member_bytes = SIG_EICAR_LEN;
+	s = scan_session_new(e, NULL, &lim);
+	assert_int_equal(scan_session_feed(s, (const uint8_t *)m.p, m.n), 0);
+	r = scan_session_finish(s);
+	assert_true(has_virus(r, SIG_EICAR_NAME));
+	assert_int_equal(r->flags & SCAN_R_LIMIT, 0);
+	scan_session_free(s);
+
+	/* max_files: the HTML part is file 1, its data: URI would be 2 */
+	scan_limits_default(&lim);
+	lim.max_files = 1;
+	s = scan_session_new(e, NULL, &lim);
+	assert_int_equal(scan_session_feed(s, (const uint8_t *)m.p, m.n), 0);
+	r = scan_session_finish(s);
+	assert_false(has_virus(r, SIG_EICAR_NAME));
+	assert_true(r->flags & SCAN_R_LIMIT);
+	assert_int_equal(r->files_not_scanned, 1);
+	assert_true(r->parts[1].flags & SCAN_PF_NOT_SCANNED);
+	scan_session_free(s);
+	sbuf_free(&m);
+	scan_engine_unref(e);
+}
+
 static struct scan_session *run_keep(struct scan_engine *e, const struct mxg_mem *mem,
 				     uint32_t keep)
 {
@@ -843,6 +1052,9 @@ int main(void)
 		cmocka_unit_test(test_scan_session_eicar_nested),
 		cmocka_unit_test(test_scan_session_eicar_zip),
 		cmocka_unit_test(test_scan_session_eicar_zip5),
+		cmocka_unit_test(test_scan_session_data_uri),
+		cmocka_unit_test(test_scan_session_data_uri_file),
+		cmocka_unit_test(test_scan_session_data_uri_limits),
 		cmocka_unit_test(test_scan_session_inventory),
 		cmocka_unit_test(test_scan_session_rules),
 		cmocka_unit_test(test_scan_session_reject_report),

@@ -301,15 +301,30 @@ int tcps_send_seg(struct tcps_conn *c, uint32_t seq, uint8_t flags, uint32_t len
 	return emit(s, &c->t, seq, c->rcv_nxt, flags, win, opt, optlen, &c->sndb, off, len, now);
 }
 
+/* Sequence number of a pure ACK. SND.MAX, not SND.NXT: after an RTO
+ * rewound SND.NXT, a pure ACK with the old sequence number would be
+ * unacceptable to a peer that already holds those bytes, and each side
+ * would answer the other's ACK with an ACK forever (BSD does the same).
+ * But never beyond the right edge of the peer's window (Linux's
+ * tcp_acceptable_seq): when data was sent past a window the peer then
+ * closed (its buffer filled), SND.MAX is outside it, the peer drops
+ * every such ACK unread, never learns what we received, and both sides
+ * wait for each other. */
+static uint32_t ack_seq(const struct tcps_conn *c)
+{
+	uint32_t edge = c->snd_una + c->snd_wnd;
+
+	if (c->state >= TCPS_ST_ESTABLISHED && SEQ_GT(c->snd_una, c->iss) &&
+	    SEQ_GT(c->snd_max, edge))
+		return edge;
+	return c->snd_max;
+}
+
 void tcps_send_ack(struct tcps_conn *c, mxg_tstamp now)
 {
 	if (c->state == TCPS_ST_SYN_SENT || c->state == TCPS_ST_CLOSED || c->dead)
 		return;
-	/* SND.MAX, not SND.NXT: after an RTO rewound SND.NXT, a pure ACK
-	 * with the old sequence number would be unacceptable to a peer that
-	 * already holds those bytes, and each side would answer the other's
-	 * ACK with an ACK forever (BSD does the same). */
-	tcps_send_seg(c, c->snd_max, TCPS_F_ACK, 0, now);
+	tcps_send_seg(c, ack_seq(c), TCPS_F_ACK, 0, now);
 }
 
 void tcps_send_challenge_ack(struct tcps_conn *c, mxg_tstamp now)
@@ -327,7 +342,7 @@ void tcps_send_challenge_ack(struct tcps_conn *c, mxg_tstamp now)
 	}
 	s->cack_count++;
 	s->stats.challenge_acks++;
-	tcps_send_seg(c, c->snd_max, TCPS_F_ACK, 0, now);
+	tcps_send_seg(c, ack_seq(c), TCPS_F_ACK, 0, now);
 }
 
 void tcps_send_rst(struct tcps_conn *c, mxg_tstamp now)

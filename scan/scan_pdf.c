@@ -62,18 +62,21 @@ static bool dict_before(const uint8_t *p, size_t s, size_t *ds, size_t *de)
 	if (i < lo + 2 || p[i - 1] != '>' || p[i - 2] != '>')
 		return false;
 	*de = i;
+	/* i > lo throughout: p[i - 1] is in range, and a pair consumed at
+	 * i == lo + 1 ends the walk instead of stepping below lo (size_t) */
 	for (i -= 2; i > lo; i--) {
-		if (p[i] == '>' && p[i - 1] == '>') {
-			depth++;
-			i--;
-		} else if (p[i] == '<' && p[i - 1] == '<') {
-			if (depth == 0) {
-				*ds = i - 1;
-				return true;
-			}
-			depth--;
-			i--;
+		bool close = p[i] == '>' && p[i - 1] == '>';
+		bool open = p[i] == '<' && p[i - 1] == '<';
+
+		if (!close && !open)
+			continue;
+		if (open && depth == 0) {
+			*ds = i - 1;
+			return true;
 		}
+		depth += close ? 1 : -1;
+		if (--i == lo)
+			break;
 	}
 	return false;
 }

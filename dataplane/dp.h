@@ -128,6 +128,7 @@ struct dp_worker {
 	struct dp_ifq ifq[DP_MAX_PORTS];
 	struct rte_ring *neigh_ring; /* dp_neigh_msg from other workers (MP/SC) */
 	struct tcps_stack *tcp;     /* every TCP connection of this lcore */
+	struct tcps_relay_svc *relay[2]; /* test relay v4/v6 (test_relay_port), or NULL */
 	mxg_tstamp tcp_deadline;
 	struct dp_smtp_worker *smtp;   /* SMTP proxy of this lcore (dp_smtp.c), or NULL */
 	mxg_tstamp smtp_deadline;      /* next dp_smtp_on_timer */

@@ -362,8 +362,8 @@ static int tcp_init(struct dp_ctx *ctx, struct dp_worker *w)
 		relay.to4 = ctx->conf.test_relay_v4;
 		relay.to6 = ctx->conf.test_relay_v6;
 		relay.to_port = ctx->conf.test_relay_port;
-		if (tcps_svc_relay_start(w->tcp, &any4, &relay) ||
-		    tcps_svc_relay_start(w->tcp, &any6, &relay)) {
+		if (tcps_svc_relay_start(w->tcp, &any4, &relay, &w->relay[0]) ||
+		    tcps_svc_relay_start(w->tcp, &any6, &relay, &w->relay[1])) {
 			MXG_ERR(COMP, "worker %u: cannot start the test relay", w->idx);
 			return MXG_E_NOMEM;
 		}
@@ -457,6 +457,10 @@ void dp_workers_fini(struct dp_ctx *ctx)
 		dp_smtp_worker_stop(w); /* SMTP proxy (dp_smtp.c): before the stack */
 		tcps_stack_free(w->tcp);
 		w->tcp = NULL;
+		for (unsigned r = 0; r < 2; r++) { /* test relay: after the stack */
+			tcps_svc_relay_free(w->relay[r]);
+			w->relay[r] = NULL;
+		}
 		rte_ring_free(w->neigh_ring);
 		w->neigh_ring = NULL;
 	}

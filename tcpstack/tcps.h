@@ -335,14 +335,18 @@ int tcps_svc_start(struct tcps_stack *s, const struct mxg_ip *addr);
  * port TCPS_SVC_RELAY_PORT on |addr| makes the stack connect to |cf|'s
  * server of the same family (refused if none) and copies bytes and FINs
  * both ways; used to test active opens against kernel servers. |cf| is
- * borrowed for the stack's lifetime. Returns 0 or the tcps_listen error. */
+ * borrowed for the stack's lifetime. Returns 0 (*out: the service) or the
+ * tcps_listen error. tcps_svc_relay_free, after tcps_stack_free, frees the
+ * relays still alive then (the stack frees connections without callbacks). */
 #define TCPS_SVC_RELAY_PORT 8
 struct tcps_relay_conf {
 	struct mxg_ip to4, to6;  /* family 0: none */
 	uint16_t to_port;
 };
+struct tcps_relay_svc;
 int tcps_svc_relay_start(struct tcps_stack *s, const struct mxg_ip *addr,
-			 const struct tcps_relay_conf *cf);
+			 const struct tcps_relay_conf *cf, struct tcps_relay_svc **out);
+void tcps_svc_relay_free(struct tcps_relay_svc *svc);
 /* The stack |c| belongs to (for a service that opens connections from a
  * callback). */
 struct tcps_stack *tcps_conn_stack(const struct tcps_conn *c);

@@ -20,13 +20,34 @@
  */
 #include <stdlib.h>
 
+#include "mxg_err.h"
 #include "tcps.h"
 
-struct relay {
+/* One listener's relays: tcps_stack_free frees connections without
+ * callbacks, so the relays still alive then are freed from this list
+ * (tcps_svc_relay_free), as the SMTP proxy frees its sessions. */
+struct tcps_relay_svc {
 	const struct tcps_relay_conf *cf;
+	struct relay *head;
+};
+
+struct relay {
+	struct tcps_relay_svc *svc;
+	struct relay *prev, *next;
 	struct tcps_conn *a, *b; /* accepted (client), opened (server); NULL once closed */
 	bool a_fin_fwd, b_fin_fwd; /* the side's EOF was passed on */
 };
+
+static void relay_free(struct relay *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		r->svc->head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	free(r);
+}
 
 static void relay_end(struct relay *r, mxg_tstamp now)
 {
@@ -34,7 +55,7 @@ static void relay_end(struct relay *r, mxg_tstamp now)
 		tcps_conn_close(r->a, now);
 	if (r->b)
 		tcps_conn_close(r->b, now);
-	free(r);
+	relay_free(r);
 }
 
 /* Copies what |to| accepts from |from|; passes an EOF on. Returns true
@@ -102,7 +123,7 @@ static void relay_error(struct tcps_conn *c, enum tcps_err err, void *ud)
 			r->a = NULL;
 		}
 	}
-	free(r);
+	relay_free(r);
 }
 
 static void b_connected(struct tcps_conn *c, void *ud)
@@ -128,7 +149,8 @@ static const struct tcps_conn_callbacks b_cbs = {
 
 static int relay_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 {
-	const struct tcps_relay_conf *cf = ud;
+	struct tcps_relay_svc *svc = ud;
+	const struct tcps_relay_conf *cf = svc->cf;
 	struct mxg_ip laddr;
 	const struct mxg_ip *to;
 	struct relay *r;
@@ -141,7 +163,7 @@ static int relay_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -1;
-	r->cf = cf;
+	r->svc = svc;
 	r->a = c;
 	rc = tcps_connect(tcps_conn_stack(c), &laddr, 0, to, cf->to_port, TCPS_CC_CUBIC, &b_cbs,
 			  r, tcps_conn_now(c), &r->b);
@@ -150,17 +172,37 @@ static int relay_accept(struct tcps_listener *l, struct tcps_conn *c, void *ud)
 		return -1;
 	}
 	tcps_conn_set_callbacks(c, &a_cbs, r);
+	r->next = svc->head;
+	if (r->next)
+		r->next->prev = r;
+	svc->head = r;
 	return 0;
 }
 
 static const struct tcps_listener_callbacks relay_lcbs = {.on_accept = relay_accept};
 
 int tcps_svc_relay_start(struct tcps_stack *s, const struct mxg_ip *addr,
-			 const struct tcps_relay_conf *cf)
+			 const struct tcps_relay_conf *cf, struct tcps_relay_svc **out)
 {
+	struct tcps_relay_svc *svc = calloc(1, sizeof(*svc));
 	int err;
 
-	if (tcps_listen(s, addr, TCPS_SVC_RELAY_PORT, NULL, &relay_lcbs, (void *)cf, &err) == NULL)
+	if (svc == NULL)
+		return MXG_E_NOMEM;
+	svc->cf = cf;
+	if (tcps_listen(s, addr, TCPS_SVC_RELAY_PORT, NULL, &relay_lcbs, svc, &err) == NULL) {
+		free(svc);
 		return err;
+	}
+	*out = svc;
 	return 0;
+}
+
+void tcps_svc_relay_free(struct tcps_relay_svc *svc)
+{
+	if (svc == NULL)
+		return;
+	while (svc->head)
+		relay_free(svc->head);
+	free(svc);
 }

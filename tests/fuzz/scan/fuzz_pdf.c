@@ -1,76 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * fuzz_pdf.c - libFuzzer target: the PDF stream decoder
- * (scan_pdf.c) through scan_archive_expand(). The input follows the
- * "%PDF-1.7" line, so every run reaches the decoder; small limits. Every begun
- * member must end, no limit may be exceeded, and a CORRUPT result names
- * its error.
+ * fuzz_pdf.c - libFuzzer target: the PDF stream decoder (scan_pdf.c)
+ * through scan_archive_expand(); the input follows the "%PDF-1.7" line
+ * (fuzz_container.h has the checks).
  */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "scan_archive.h"
-
-struct cnt {
-	unsigned begins, ends;
-	uint64_t bytes;
-	uint8_t x;  /* touches the data so ASan checks every chunk's bytes */
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
-{
-	((struct cnt *)ud)->begins++;
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	struct cnt *c = ud;
-
-	for (size_t i = 0; i < n; i += 512)
-		c->x ^= p[i];
-	c->x ^= p[n - 1];
-	c->bytes += n;
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	((struct cnt *)ud)->ends++;
-	return 0;
-}
+#include "fuzz_container.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct scan_archive *a;
-	static const struct scan_archive_limits lim = {
-		.max_depth = 3, .max_members = 16, .max_total_bytes = 1 << 20,
-		.max_member_bytes = 256 << 10, .max_nested_bytes = 256 << 10, .max_ratio = 100,
-		.ratio_min_bytes = 64 << 10, .work_budget = 4 << 20,
-	};
-	static const struct scan_archive_callbacks cb = { on_begin, on_data, on_end };
-	struct scan_archive_result res;
-	struct cnt c = { 0 };
-	uint8_t *buf;
+	static const char sig[] = "%PDF-1.7\n";
 
-	if (size > (1 << 16))
-		return 0;
-	buf = malloc(9 + size);
-	if (buf == NULL)
-		return 0;
-	memcpy(buf, "%PDF-1.7\n", 9);
-	memcpy(buf + 9, data, size);
-	if (a == NULL)
-		a = scan_archive_new(NULL, &lim);
-	if (scan_archive_expand(a, buf, 9 + size, "fuzz.pdf", &cb, &c, &res) != 0)
-		abort();
-	if (c.begins != c.ends || c.bytes != res.expanded_bytes ||
-	    res.expanded_bytes > lim.max_total_bytes || res.members > lim.max_members ||
-	    res.max_depth > lim.max_depth)
-		abort();
-	if (res.decode_errors && (res.error == NULL || !(res.flags & SCAN_ARF_CORRUPT)))
-		abort();
-	free(buf);
-	return 0;
+	return fuzz_container(sig, sizeof(sig) - 1, "fuzz.pdf", data, size);
 }

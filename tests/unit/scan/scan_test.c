@@ -7,7 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <setjmp.h>
+
+#include <cmocka.h>
+
 #include "mxg_err.h"
+#include "scan_archive.h"
 #include "scan_test.h"
 
 static void *fm_malloc(size_t n, void *ud)
@@ -275,4 +280,43 @@ uint8_t *load_file(const char *path, size_t *len)
 	}
 	fclose(f);
 	return b;
+}
+
+static int got_begin(const struct scan_archive_member *m, void *ud)
+{
+	struct arch_got *g = ud;
+
+	g->begins++;
+	sbuf_printf(&g->list, "%s:", m->name);
+	return 0;
+}
+
+static int got_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
+{
+	sbuf_add(&((struct arch_got *)ud)->list, p, n);
+	return 0;
+}
+
+static int got_end(const struct scan_archive_member *m, void *ud)
+{
+	struct arch_got *g = ud;
+
+	g->ends++;
+	sbuf_printf(&g->list, "%s", g->sep);
+	return 0;
+}
+
+void got_expand(const void *p, size_t n, const char *name, const char *sep, struct arch_got *g,
+		struct scan_archive_result *res)
+{
+	static const struct scan_archive_callbacks cbs = { got_begin, got_data, got_end };
+	struct scan_archive *a = scan_archive_new(NULL, NULL);
+
+	assert_non_null(a);
+	memset(g, 0, sizeof(*g));
+	g->sep = sep;
+	sbuf_printf(&g->list, "%s", "");
+	assert_int_equal(scan_archive_expand(a, p, n, name, &cbs, g, res), 0);
+	assert_int_equal(g->begins, g->ends);
+	scan_archive_free(a);
 }

@@ -32,6 +32,19 @@ void sbuf_add(struct sbuf *b, const void *d, size_t n);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_free(struct sbuf *b);
 
+/* Container decoder tests: the members of one expansion as
+ * "name:bytes<sep>name:bytes<sep>..." in |list|. */
+struct scan_archive_result;
+struct arch_got {
+	struct sbuf list;
+	unsigned begins, ends;
+	const char *sep;
+};
+/* Expands |p| as file |name| with the default limits; asserts that the
+ * call succeeds and that every begun member ended. */
+void got_expand(const void *p, size_t n, const char *name, const char *sep, struct arch_got *g,
+		struct scan_archive_result *res);
+
 /* Chunking modes of trace_parse(). */
 enum feed_mode {
 	FEED_WHOLE = 0,  /* one call */

@@ -40,45 +40,9 @@ static void fdso(struct sbuf *b, const char *d, uint64_t len, size_t pad)
 	sbuf_add(b, foot_guid, 16);
 }
 
-struct got {
-	struct sbuf list;
-	unsigned begins, ends;
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
+static void expand(const void *p, size_t n, struct arch_got *g, struct scan_archive_result *res)
 {
-	struct got *g = ud;
-
-	g->begins++;
-	sbuf_printf(&g->list, "%s:", m->name);
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	sbuf_add(&((struct got *)ud)->list, p, n);
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	((struct got *)ud)->ends++;
-	sbuf_printf(&((struct got *)ud)->list, "\n");
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
-static void expand(const void *p, size_t n, struct got *g, struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, NULL);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	sbuf_printf(&g->list, "%s", "");
-	assert_int_equal(scan_archive_expand(a, p, n, "notes.one", &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
+	got_expand(p, n, "notes.one", "\n", g, res);
 }
 
 static void section(struct sbuf *b)
@@ -95,7 +59,7 @@ static void test_onenote_files(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct got g;
+	struct arch_got g;
 
 	section(&b);
 	assert_true(scan_archive_sniff((const uint8_t *)b.p, b.n));
@@ -111,7 +75,7 @@ static void test_onenote_malformed(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct got g;
+	struct arch_got g;
 
 	/* padding of 9: no footer where it may be; the next object is read */
 	sbuf_add(&b, file_type, 16);
@@ -141,7 +105,7 @@ static void test_onenote_truncations(void **state)
 	section(&b);
 	for (size_t k = 16; k < b.n; k++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_got g;
 
 		expand(b.p, k, &g, &res);
 		assert_true(g.begins <= 3);
@@ -213,7 +177,7 @@ static void test_onenote_web_export(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct got g;
+	struct arch_got g;
 
 	web_export(&b);
 	assert_true(scan_archive_sniff((const uint8_t *)b.p, b.n));
@@ -254,7 +218,7 @@ static void test_onenote_web_malformed(void **state)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_got g;
 
 		sbuf_add(&b, file_type, 16);
 		sbuf_add(&b, "guidFile........................", 32);
@@ -271,7 +235,7 @@ static void test_onenote_web_malformed(void **state)
 	web_export(&b);
 	for (size_t k = 16; k < b.n; k++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_got g;
 
 		expand(b.p, k, &g, &res);
 		assert_true(g.begins <= 3);
@@ -280,7 +244,7 @@ static void test_onenote_web_malformed(void **state)
 	for (size_t k = 84; k < 84 + 4 + 2; k++) {
 		for (int bit = 0; bit < 8; bit++) {
 			struct scan_archive_result res;
-			struct got g;
+			struct arch_got g;
 
 			b.p[k] ^= (char)(1 << bit);
 			expand(b.p, b.n, &g, &res);

@@ -72,45 +72,9 @@ static void package_rtf(struct sbuf *out, const char *label, const char *file, c
 	sbuf_free(&obj);
 }
 
-struct got {
-	struct sbuf list;
-	unsigned begins, ends;
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
+static void expand(const void *p, size_t n, struct arch_got *g, struct scan_archive_result *res)
 {
-	struct got *g = ud;
-
-	g->begins++;
-	sbuf_printf(&g->list, "%s:", m->name);
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	sbuf_add(&((struct got *)ud)->list, p, n);
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	((struct got *)ud)->ends++;
-	sbuf_printf(&((struct got *)ud)->list, "\n");
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
-static void expand(const void *p, size_t n, struct got *g, struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, NULL);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	sbuf_printf(&g->list, "%s", "");
-	assert_int_equal(scan_archive_expand(a, p, n, "doc.rtf", &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
+	got_expand(p, n, "doc.rtf", "\n", g, res);
 }
 
 static void test_rtf_package(void **state)
@@ -118,7 +82,7 @@ static void test_rtf_package(void **state)
 	static const char *const junks[] = { "", "\r\n", " ", "\\par ", "{\\*\\foo 4142}",
 					     "\\bin0 ", "zz" };
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_got g;
 
 	for (size_t j = 0; j < sizeof(junks) / sizeof(junks[0]); j++) {
 		struct sbuf b = { 0 };
@@ -138,7 +102,7 @@ static void test_rtf_native(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct got g;
+	struct arch_got g;
 
 	sbuf_printf(&b, "{\\rtf1{\\object{\\*\\objdata ");
 	ole1(&b, "Word.Document.8", 5);
@@ -155,7 +119,7 @@ static void check(const char *body, const char *err, unsigned members)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct got g;
+	struct arch_got g;
 
 	sbuf_printf(&b, "{\\rtf1{\\object{\\*\\objdata %s}}}", body);
 	expand(b.p, b.n, &g, &res);
@@ -185,7 +149,7 @@ static void test_rtf_truncations(void **state)
 	package_rtf(&b, "a.exe", "MZ payload bytes", "\r\n");
 	for (size_t k = 5; k < b.n; k++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_got g;
 
 		expand(b.p, k, &g, &res);
 		assert_true(g.begins <= 1);

@@ -395,7 +395,15 @@ static void cookie_ack(struct tcps_stack *s, struct tcps_listener *l, const stru
 
 	if (tcps_cookie_check(s->conf.secret, t, sg->seq - 1, sg->ack - 1, now, &co) < 0) {
 		s->stats.syncookies_bad++;
-		tcps_send_rst_for(s, t, sg, now);
+		/* The cookie covers the peer's ISN, read from SEG.SEQ - 1: a
+		 * data segment behind a lost handshake ACK and lost first
+		 * segment fails the check although its cookie is good. Drop it
+		 * and let the peer retransmit from ISN + 1 (a flood that fills
+		 * the backlog also fills queues); a reset would kill a
+		 * legitimate connection. A bare ACK is answered as RFC 9293
+		 * answers an ACK to a listener. */
+		if (sg->len == 0 && !(sg->flags & TCPS_F_FIN))
+			tcps_send_rst_for(s, t, sg, now);
 		return;
 	}
 	s->stats.syncookies_ok++;

@@ -72,15 +72,19 @@ def main():
     ap.add_argument("count", type=int)
     ap.add_argument("--src-net", required=True)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--exclude", action="append", default=[],
+                    help="a source address never to spoof (a real host on the link: its "
+                         "kernel would reset the half-open connection and free a backlog slot)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     net = ipaddress.ip_network(a.src_net)
     dst = ipaddress.ip_address(a.dst_ip)
+    skip = {dst} | {ipaddress.ip_address(x) for x in a.exclude}
     n_hosts = min(net.num_addresses - 2, 1 << 16)
     frames = []
     while len(frames) < 1024:
         src = net[rng.randrange(1, n_hosts + 1)]
-        if src != dst:
+        if src not in skip:
             frames.append(syn_frame(rng, mac(a.src_mac), mac(a.dst_mac), src, dst,
                                     a.dst_port))
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))

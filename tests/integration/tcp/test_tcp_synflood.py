@@ -27,7 +27,8 @@ def start_flood(gw, family, count):
     dst = tcputil.gw_addr(gw, family)
     src_net = f"198.18.{gw.subnet}.0/24" if family == 4 else f"2001:db8:{gw.subnet:x}::/64"
     p = Process([sys.executable, FLOOD, gw.peer_dev, gw.peer_mac, gw.dp_mac, dst,
-                 str(tcputil.ECHO), str(count), "--src-net", src_net],
+                 str(tcputil.ECHO), str(count), "--src-net", src_net,
+                 "--exclude", tcputil.peer_addr(gw, family)],
                 name="syn_flood", netns=str(gw.peer_ns))
     p.start()
     p.wait_for_line("syn_flood: ready", timeout=30)

@@ -1,12 +1,12 @@
-#!/bin/sh
+#!/bin/bash
 # fuzz.sh - runs every libFuzzer target of a fuzz build for a bounded time.
 #
 #   scripts/fuzz.sh [BUILD_DIR]          (default: <repo>/build-fuzz)
 #
 # Each executable named fuzz_* under BUILD_DIR runs for FUZZ_SECONDS
-# (default 30) seconds; fuzz_net, fuzz_smtp_srv and fuzz_smtp_cli for
-# FUZZ_NET_SECONDS (default 60, what issues 2 and 4 ask of the parsers that
-# face the network). Seeds come from, when present:
+# (default 60: what issues 2, 4 and 5 ask of every parser and decoder),
+# FUZZ_JOBS targets at a time (default: the number of CPUs; each target is
+# one single-threaded libFuzzer process). Seeds come from, when present:
 #   tests/fuzz/<name>/seeds, tests/fuzz/*/seeds_<target>, tests/fuzz/<name>/corpus,
 #   tests/fuzz/corpus/<target>,
 #   and <repo>/../shared/corpus/<name> (or $MXG_SHARED/<name>)
@@ -15,15 +15,15 @@
 # (default: a temp dir, kept and printed on failure).
 # Targets named in FUZZ_REQUIRED (default "fuzz_net") must exist.
 #
-# Prints "PASS <target>" / "FAIL <target>" per target and a last line
-# "N passed, N failed"; exits 1 if any target failed.
+# Prints "PASS <target>" / "FAIL <target>" per target as each finishes and
+# a last line "N passed, N failed"; exits 1 if any target failed.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build=${1:-$repo/build-fuzz}
-secs=${FUZZ_SECONDS:-30}
-net_secs=${FUZZ_NET_SECONDS:-60}
+secs=${FUZZ_SECONDS:-60}
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 required=${FUZZ_REQUIRED-fuzz_net}
 shared=${MXG_SHARED:-$repo/../shared/corpus}
 work=$(mktemp -d "${TMPDIR:-/tmp}/mxg-fuzz.XXXXXX")
@@ -51,12 +51,12 @@ for req in $required; do
 	fi
 done
 
-for t in $targets; do
+# run_target PATH: one libFuzzer run; prints its PASS/FAIL block and
+# leaves $work/<target>.rc (0 passed, 1 failed).
+run_target() {
+	local t=$1 name short corpus seeds d log rc found execs out
 	name=$(basename "$t")
 	short=${name#fuzz_}
-	dur=$secs
-	# The parsers facing the network get the longer run (issues 2 and 4).
-	case $name in fuzz_net|fuzz_smtp_srv|fuzz_smtp_cli) dur=$net_secs ;; esac
 	corpus=$work/corpus/$name
 	mkdir -p "$corpus" "$arts/$name"
 	seeds=""
@@ -68,11 +68,11 @@ for t in $targets; do
 		[ -d "$d" ] && seeds="$seeds $d"
 	done
 	log=$work/$name.log
-	echo "fuzz.sh: $name for ${dur}s (seeds:${seeds:- none})"
+	echo "fuzz.sh: $name for ${secs}s (seeds:${seeds:- none})"
 	# -max_total_time bounds the run; the outer timeout catches a hang in
 	# the harness itself. Leak detection stays on (LeakSanitizer).
 	# shellcheck disable=SC2086
-	timeout -k 10 $((dur + 120)) "$t" -max_total_time="$dur" -timeout=25 -rss_limit_mb=2048 \
+	timeout -k 10 $((secs + 120)) "$t" -max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$arts/$name/" \
 		"$corpus" $seeds >"$log" 2>&1
 	rc=$?
@@ -80,12 +80,35 @@ for t in $targets; do
 	if [ $rc -eq 0 ] && [ -z "$found" ]; then
 		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 		echo "PASS $name (${execs:-?} runs)"
+		echo 0 >"$work/$name.rc"
+	else
+		# one block, so that parallel targets' reports do not interleave
+		out="FAIL $name (exit $rc); log $log; artifacts $arts/$name:
+$(ls -l "$arts/$name" 2>/dev/null)
+$(grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -n 20)"
+		echo "$out"
+		echo 1 >"$work/$name.rc"
+	fi
+}
+
+running=0
+for t in $targets; do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	run_target "$t" &
+	running=$((running + 1))
+done
+wait
+
+for t in $targets; do
+	name=$(basename "$t")
+	if [ "$(cat "$work/$name.rc" 2>/dev/null)" = 0 ]; then
 		pass=$((pass + 1))
 	else
+		[ -f "$work/$name.rc" ] || echo "FAIL $name (no result)"
 		keep=1
-		echo "FAIL $name (exit $rc); log $log; artifacts $arts/$name:"
-		ls -l "$arts/$name" 2>/dev/null
-		grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -n 20
 		fail=$((fail + 1))
 	fi
 done

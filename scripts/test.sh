@@ -11,7 +11,7 @@
 # 4. integration     pytest tests/integration against build (as root), then
 #                    again against build-asan (clean shutdown under LSan)
 #                    and the benchmarks' smoke run (perf/run.py --smoke)
-# 5. fuzzing         scripts/fuzz.sh build-fuzz (60 s fuzz_net, FUZZ_SECONDS others)
+# 5. fuzzing         scripts/fuzz.sh build-fuzz (60 s per target, two at a time)
 #
 # Every unit test, pytest test and fuzz target counts as one test; a build
 # that fails counts as one failed test and skips what needs it. The last line

@@ -195,8 +195,10 @@ struct scan_limits {
 	                             * bytes; 0: off */
 };
 /* Defaults: mime_limits_default, 10000 files, 1000 hits, SHA-256 of every
- * file for the inventory (set hash_algs to 0 to compute only what the hash
- * signatures need), scan_archive_limits_default, 512 URLs of at most 2048
+ * file (attachments, non-text parts, archive members and embedded files;
+ * inline text bodies only when hash signatures need it) for the inventory
+ * (set hash_algs to 0 to compute only what the hash signatures need),
+ * scan_archive_limits_default, 512 URLs of at most 2048
  * bytes, no body text kept (keep_text 0). */
 void scan_limits_default(struct scan_limits *l);
 

@@ -180,6 +180,10 @@ bool scan_archive_sniff(const uint8_t *p, size_t n);
  * archive then gives SCAN_ARF_NOT_ARCHIVE, nothing else). */
 bool scan_archive_sniff_defer(const uint8_t *p, size_t n);
 
+/* True when "%PDF-" occurs anywhere in p[0..n) (readers and ClamAV allow
+ * junk before it; scan_pdf.c). */
+bool scan_pdf_magic(const uint8_t *p, size_t n);
+
 /* Static names for logs. */
 const char *scan_archive_limit_name(enum scan_archive_limit l);
 const char *scan_archive_verdict_name(enum scan_archive_verdict v);

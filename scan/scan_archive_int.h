@@ -83,7 +83,9 @@ int scan_onenote_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
 bool scan_rtf_sniff(const uint8_t *p, size_t n);
 int scan_rtf_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
 
-/* PDF: embedded files and FlateDecode streams (inflated). */
+/* PDF: embedded files and FlateDecode streams (inflated). The sniff looks
+ * for "%PDF-" in the first 1 KiB (readers allow junk before it; see also
+ * scan_pdf_magic in scan_archive.h). */
 bool scan_pdf_sniff(const uint8_t *p, size_t n);
 int scan_pdf_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
 

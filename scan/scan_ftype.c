@@ -545,7 +545,7 @@ int scan_ftype_detect(struct scan_ftype *ft, const uint8_t *buf, size_t len, boo
 			set(out, SCAN_FT_EXEC, "msi");
 	} else if (len >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0) {
 		sniff_zip(ft, buf, len, out);
-	} else if (memmem(buf, len < 1024 ? len : 1024, "%PDF-", 5) != NULL) {
+	} else if (scan_pdf_magic(buf, len < 1024 ? len : 1024)) {
 		set(out, SCAN_FT_PDF, "pdf");
 		sniff_pdf(buf, sn, out);
 	} else if (len >= 5 && memcmp(buf, "{\\rtf", 5) == 0) {

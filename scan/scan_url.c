@@ -40,6 +40,10 @@
 #include "mxg_err.h"
 #include "scan_url.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define URL_CHUNK 4096
 #define URL_HARD_MAX 4096
 
@@ -1191,6 +1195,33 @@ static inline bool anchor_word(const uint64_t x)
 	return (((a - ones) & ~a & highs) | (mw & (mw >> 8)) | (mw & (1ull << 63))) != 0;
 }
 
+/* The offset from |j| of the first anchor (as anchor_word: ':', "ww",
+ * or a 'w' in the last byte of a block) in w[j..n), 16 bytes at a time;
+ * stops short of the last 15 bytes (the SWAR and byte-wise loops take
+ * them). */
+static inline size_t anchor_skip(const uint8_t *w, size_t j, size_t n)
+{
+#ifdef __SSE2__
+	const __m128i colon = _mm_set1_epi8(':'), lw = _mm_set1_epi8('w'),
+		      bit5 = _mm_set1_epi8(0x20);
+
+	while (j + 16 <= n) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(w + j));
+		unsigned c = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, colon));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(v, bit5), lw));
+
+		m = c | (m & (m >> 1)) | (m & 0x8000u);
+		if (m)
+			return j + (size_t)__builtin_ctz(m);
+		j += 16;
+	}
+#else
+	(void)w;
+	(void)n;
+#endif
+	return j;
+}
+
 static inline bool start_ok(uint8_t prev)
 {
 	return !(is_alnum(prev) || prev == '.' || prev == '/' || prev == '@');
@@ -1234,6 +1265,7 @@ static int pass(struct scan_url *u, bool final)
 		size_t sl, s;
 		bool found = false;
 
+		j = anchor_skip(w, j, n);
 		while (j + 8 <= n) {
 			uint64_t x;
 

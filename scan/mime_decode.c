@@ -256,7 +256,22 @@ size_t mime_qp_decode(struct mime_qp *st, const uint8_t *in, size_t len, uint8_t
 		switch (c) {
 		case '=':
 			o += qp_flush_ws(st, out + o);
-			st->esc = 1;
+			/* "=XX" whole in this chunk (the common case, often
+			 * several in a row: encoded UTF-8) decodes here; a split
+			 * or damaged one goes through the states above */
+			while (i + 2 < len && in[i] == '=') {
+				int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
+
+				if (h < 0 || l < 0)
+					break;
+				out[o++] = (uint8_t)(h << 4 | l);
+				i += 3;
+			}
+			if (i < len && in[i] == '=') {
+				st->esc = 1;
+			} else {
+				i--; /* the byte after the last "=XX": its own turn */
+			}
 			break;
 		case ' ':
 		case '\t':

@@ -107,6 +107,13 @@ static void test_qp(void **state)
 	CHECK(QP, "final=", "final", 0);
 	CHECK(QP, "a==41", "a=A", 1);
 	CHECK(QP, "cr\rmid", "cr\rmid", 0);
+	/* runs of "=XX" (encoded UTF-8) take the fast path when whole in a
+	 * chunk: the same bytes at every split, damage inside a run too */
+	CHECK(QP, "=E2=82=AC=41b", "\xe2\x82\xac" "Ab", 0);
+	CHECK(QP, "x =E2=82 =\r\n=AC", "x \xe2\x82 \xac", 0);
+	CHECK(QP, "=41=4G=42", "A=4G" "B", 1);
+	CHECK(QP, "=41=\r\n=42=", "AB", 0);
+	CHECK(QP, "=41 =42  \r\n", "A B\r\n", 0);
 }
 
 static void test_uu(void **state)

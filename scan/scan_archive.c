@@ -445,7 +445,8 @@ struct nested {
 
 static int nested_add(struct scan_archive *a, struct nested *nb, const uint8_t *p, size_t n)
 {
-	if (!nb->on || nb->dropped)
+	/* n is 0 when a limit cut the chunk: nb->p may still be NULL */
+	if (n == 0 || !nb->on || nb->dropped)
 		return 0;
 	if (nb->n + n > a->lim.max_nested_bytes) {
 		nb->dropped = true;
@@ -727,15 +728,20 @@ struct sa_ctx {
 	const char *fmt;       /* format name */
 };
 
-int sa_begin(struct sa_ctx *c, const char *name, int64_t declared)
+int sa_begin_flags(struct sa_ctx *c, const char *name, int64_t declared, uint32_t flags)
 {
 	int rc;
 
 	snprintf(c->name, sizeof(c->name), "%s", name != NULL ? name : "");
-	rc = memb_begin(c->a, c->lv, &c->mb, c->name, c->fmt, declared, 0, false);
+	rc = memb_begin(c->a, c->lv, &c->mb, c->name, c->fmt, declared, flags, false);
 	if (rc != 0)
 		return rc;
 	return c->mb.deliver ? 0 : 1;
+}
+
+int sa_begin(struct sa_ctx *c, const char *name, int64_t declared)
+{
+	return sa_begin_flags(c, name, declared, 0);
 }
 
 int sa_data(struct sa_ctx *c, const uint8_t *p, size_t n)
@@ -789,8 +795,13 @@ static const struct own_format {
 	{ "tnef", scan_tnef_sniff, scan_tnef_expand },
 	{ "onenote", scan_onenote_sniff, scan_onenote_expand },
 	{ "rtf", scan_rtf_sniff, scan_rtf_expand },
+	{ "zipx", scan_zipx_sniff, scan_zipx_expand }, /* before pdf: a stored PDF member */
 	{ "pdf", scan_pdf_sniff, scan_pdf_expand },
 	{ "ole2", scan_ole2_sniff, scan_ole2_expand },
+	{ "arj", scan_arj_sniff, scan_arj_expand },
+	{ "sis", scan_sis_sniff, scan_sis_expand },
+	{ "nsis", scan_nsis_sniff, scan_nsis_expand },
+	{ "chm", scan_chm_sniff, scan_chm_expand },
 };
 
 static const struct own_format *own_format(const uint8_t *p, size_t n)

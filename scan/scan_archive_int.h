@@ -34,6 +34,11 @@ struct sa_ctx;
  * MXG_E_* code (abort: return it). */
 int sa_begin(struct sa_ctx *c, const char *name, int64_t declared);
 
+/* sa_begin with SCAN_AMF_* |flags| known from the header (ENCRYPTED: the
+ * member is counted and flagged like libarchive's encrypted entries, its
+ * data is not wanted: returns 1). */
+int sa_begin_flags(struct sa_ctx *c, const char *name, int64_t declared, uint32_t flags);
+
 /* Decoded bytes of the current member (borrowed). Returns 0 to go on, 1
  * when the member was cut by a limit (stop producing it, call sa_end), or
  * a negative code (abort: call sa_end with it, then return it). */
@@ -92,5 +97,28 @@ int scan_pdf_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
 /* OLE2 compound files: every stream, and Ole10Native packages' files. */
 bool scan_ole2_sniff(const uint8_t *p, size_t n);
 int scan_ole2_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
+
+/* ZIP with a Deflate64 (9) or Implode (6) member, which libarchive 3.6
+ * cannot read: the whole archive (every method) is delivered by us. */
+bool scan_zipx_sniff(const uint8_t *p, size_t n);
+int scan_zipx_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
+
+/* ARJ: stored, LZ77 + static Huffman (methods 1-3), "fastest" (4). */
+bool scan_arj_sniff(const uint8_t *p, size_t n);
+int scan_arj_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
+
+/* Symbian SIS (EPOC release 3 to 6): file records, zlib-compressed. */
+bool scan_sis_sniff(const uint8_t *p, size_t n);
+int scan_sis_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
+
+/* NSIS installers: the archive after the PE stub (LZMA or deflate, solid
+ * or not): the script's header block and every file's data block. */
+bool scan_nsis_sniff(const uint8_t *p, size_t n);
+int scan_nsis_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
+
+/* Compiled HTML Help (.chm, ITSF): every file of the directory; section 0
+ * stored, section 1 LZX (scan_lzx.c). */
+bool scan_chm_sniff(const uint8_t *p, size_t n);
+int scan_chm_expand(struct sa_ctx *c, const uint8_t *p, size_t n);
 
 #endif

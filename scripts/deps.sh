@@ -11,7 +11,7 @@ PKGS="
   libhyperscan-dev
   libbpf-dev bpftool libxdp-dev linux-libc-dev
   libjemalloc-dev libpq-dev libssl-dev openssl
-  libarchive-dev libmagic-dev libpcre2-dev zlib1g-dev
+  libarchive-dev libmagic-dev libpcre2-dev zlib1g-dev liblzma-dev
   libevent-dev libjansson-dev libc-ares-dev libldap-dev
   libcmocka-dev libpcap-dev libcurl4-openssl-dev
   postgresql

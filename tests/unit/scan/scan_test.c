@@ -282,6 +282,29 @@ uint8_t *load_file(const char *path, size_t *len)
 	return b;
 }
 
+/* upstream unit_tests/input/xor_testfile.py's key (the corpus README) */
+static const char clamav_xor_key[] =
+	"bhcftqarohcdiayfohalohkgmoefxrrgfnczssgybajvkzjaahpfrlqsratkhhfvpxytculmwgmtyzujlbjl"
+	"grhtwxhzpjazlibbwepffyjyfkjwzyofgpopoueurinpdujkphxwhnaxfkaiwrpzdqsnwughtejr";
+
+void clamav_xor(uint8_t *p, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		p[k] ^= (uint8_t)clamav_xor_key[k % (sizeof(clamav_xor_key) - 1)];
+}
+
+uint8_t *load_clamav_xor(const char *name, size_t *len)
+{
+	char path[512];
+	uint8_t *b;
+
+	snprintf(path, sizeof(path), "%s/%s.xor", CLAMAV_XOR_DIR, name);
+	b = load_file(path, len);
+	if (b)
+		clamav_xor(b, *len);
+	return b;
+}
+
 static int got_begin(const struct scan_archive_member *m, void *ud)
 {
 	struct arch_got *g = ud;

@@ -61,4 +61,12 @@ int trace_parse(const uint8_t *msg, size_t len, enum feed_mode mode, size_t spli
 /* Reads a whole file (NUL-terminated, *len without it); NULL on error. */
 uint8_t *load_file(const char *path, size_t *len);
 
+/* ClamAV's test files, stored XOR-obfuscated in the shared corpus
+ * (CLAMAV_XOR_DIR/NAME.xor): clamav_xor() decodes in place (the key
+ * repeats from offset 0), load_clamav_xor() reads and decodes NAME; NULL
+ * when absent (the corpus is optional: callers skip). */
+#define CLAMAV_XOR_DIR CORPUS_DIR "/virus/clamav-unit-tests/clamav_hdb_scanfiles"
+void clamav_xor(uint8_t *p, size_t n);
+uint8_t *load_clamav_xor(const char *name, size_t *len);
+
 #endif

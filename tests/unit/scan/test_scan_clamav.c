@@ -37,10 +37,6 @@
 #define UDIR VDIR "/clamav-unit-tests"
 #define SIGDIR UDIR "/signatures"
 
-static const char xor_key[] =
-	"bhcftqarohcdiayfohalohkgmoefxrrgfnczssgybajvkzjaahpfrlqsratkhhfvpxytculmwgmtyzujlbjl"
-	"grhtwxhzpjazlibbwepffyjyfkjwzyofgpopoueurinpdujkphxwhnaxfkaiwrpzdqsnwughtejr";
-
 static bool corpus_present(void)
 {
 	struct stat st;
@@ -201,17 +197,22 @@ static int tsv_lookup(const char *xorname, int *debian)
  * pe_allmatch/ describe its test.exe, which is not among the samples.
  * Containers are found by extracting clam.exe exactly: libarchive (zip,
  * 7z, rar v3, cab, cpio in all four forms, iso9660/Joliet, tar.gz nested
- * 8 deep), our decoders (SZDD, BinHex,
- * TNEF, OneNote with its web export, RTF, PDF, OLE2 with PowerPoint objects), the HTML reducer
- * (a base64 data: URI in a link) and the MIME parser (base64,
- * uuencode, and the evasions: comments in field names, two boundaries). */
+ * 8 deep), our decoders (SZDD, BinHex, TNEF, OneNote with its web
+ * export, RTF, PDF, OLE2 with PowerPoint objects, ZIP with Deflate64 or
+ * Implode members, ARJ, SIS, NSIS, CHM), the HTML reducer (a base64 data:
+ * URI in a link) and the MIME parser (base64, uuencode, and the evasions:
+ * comments in field names, two boundaries). */
 static const char *const xor_detected[] = {
+	"clam-nsis.exe",
 	"clam-v3.rar",
 	"clam.7z",
+	"clam.arj",
 	"clam.bin-be.cpio",
 	"clam.bin-le.cpio",
 	"clam.bz2.zip",
 	"clam.cab",
+	"clam.chm",
+	"clam.d64.zip",
 	"clam.exe.binhex",
 	"clam.exe.2007.one",
 	"clam.exe.2010.one",
@@ -224,6 +225,7 @@ static const char *const xor_detected[] = {
 	"clam.exe.szdd",
 	"clam.exe",
 	"clam.exe_and_mail.tar.gz",
+	"clam.impl.zip",
 	"clam.iso",
 	"clam.mail-boundary-content-disposition.eml",
 	"clam.mail-comment-header-name.eml",
@@ -238,6 +240,7 @@ static const char *const xor_detected[] = {
 	"clam.ole.doc",
 	"clam.pdf",
 	"clam.ppt",
+	"clam.sis",
 	"clam.split.oneseg.zip",
 	"clam.tar.gz",
 	"clam.tnef",
@@ -285,8 +288,7 @@ static void test_scan_clamav_xor(void **state)
 			 ents[i]->d_name);
 		buf = load_file(path, &len);
 		assert_non_null(buf);
-		for (k = 0; k < len; k++)
-			buf[k] ^= (uint8_t)xor_key[k % (sizeof(xor_key) - 1)];
+		clamav_xor(buf, len);
 		v = scan_one(e, name, buf, len, is_mail(name));
 		up = tsv_lookup(ents[i]->d_name, &deb);
 		total++;
@@ -344,15 +346,11 @@ static void test_scan_clamav_pe_sigs(void **state)
 		struct scan_session *s = scan_session_new(e, NULL, NULL);
 		const struct scan_result *r;
 		bool sect = false, ep = false;
-		char path[512];
 		uint8_t *buf;
 		size_t len;
 
-		snprintf(path, sizeof(path), "%s/clamav_hdb_scanfiles/%s.xor", UDIR, files[i]);
-		buf = load_file(path, &len);
+		buf = load_clamav_xor(files[i], &len);
 		assert_non_null(buf);
-		for (k = 0; k < len; k++)
-			buf[k] ^= (uint8_t)xor_key[k % (sizeof(xor_key) - 1)];
 		assert_non_null(s);
 		assert_int_equal(scan_session_scan_file(s, files[i], buf, len), 0);
 		r = scan_session_finish(s);

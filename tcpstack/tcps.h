@@ -139,7 +139,7 @@ struct tcps_stack_conf {
 	uint32_t rcvbuf;           /* receive buffer per connection (0: 256 KiB) */
 	uint32_t sndbuf;           /* send buffer per connection (0: 256 KiB) */
 	uint64_t mem_max;          /* all connection buffers together (0: 1 GiB) */
-	uint16_t ooo_max_ranges;   /* out-of-order holes kept per conn (0: 64, max 256) */
+	uint16_t ooo_max_ranges;   /* out-of-order holes kept per conn (0: 128, max 256) */
 	mxg_tstamp time_wait;      /* TIME_WAIT duration, 2 MSL (0: 60 s) */
 	mxg_tstamp rto_init;       /* initial RTO (0: 1 s, RFC 6298 2.1) */
 	mxg_tstamp rto_min;        /* (0: 200 ms) */

@@ -78,8 +78,10 @@ struct tcps_rob_range {
 
 struct tcps_rob {
 	struct tcps_rob_range *r; /* sorted, disjoint, non-adjacent */
+	const struct mxg_mem *mem;
 	uint16_t n;               /* ranges in use */
-	uint16_t max;             /* limit (array holds max + 1) */
+	uint16_t max;             /* limit */
+	uint16_t cap;             /* the array holds cap + 1 (grows to max + 1) */
 	uint64_t last;            /* start of the range last extended (SACK order) */
 };
 

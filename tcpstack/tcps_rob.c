@@ -7,8 +7,10 @@
  * position (offset & (size - 1)); this module only knows which ranges are
  * present. Out-of-order memory is therefore bounded by the receive buffer
  * (which is also the advertised window) and the number of disjoint ranges
- * by |max| (default 32): a peer that sends 1-byte islands cannot make us
- * allocate or walk long lists.
+ * by |max| (ooo_max_ranges, default 128): a peer that sends 1-byte islands
+ * cannot make us allocate or walk long lists. The range array starts with
+ * room for 8 and doubles when a ninth hole opens, so the connections that
+ * never see reordering (almost all) carry 144 bytes, not 2 KiB.
  *
  * Overlap policy, the only one: FIRST RECEIVED BYTES WIN. When a segment
  * overlaps bytes already held (in order or not), only the missing bytes are
@@ -25,11 +27,17 @@
  */
 #include "tcps_int.h"
 
+/* Ranges held before the first growth: most connections never see more
+ * than a few holes, and every connection (half-open ones too) has one. */
+#define ROB_CAP0 8
+
 int tcps_rob_init(struct tcps_rob *r, uint16_t max, const struct mxg_mem *mem)
 {
-	r->r = mxg_calloc(mem, (size_t)max + 1, sizeof(*r->r));
+	r->cap = max < ROB_CAP0 ? max : ROB_CAP0;
+	r->r = mxg_calloc(mem, (size_t)r->cap + 1, sizeof(*r->r));
 	if (r->r == NULL)
 		return MXG_E_NOMEM;
+	r->mem = mem;
 	r->n = 0;
 	r->max = max;
 	r->last = 0;
@@ -41,6 +49,23 @@ void tcps_rob_fini(struct tcps_rob *r, const struct mxg_mem *mem)
 	mxg_free(mem, r->r);
 	r->r = NULL;
 	r->n = 0;
+	r->cap = 0;
+}
+
+/* Doubles the array up to max + 1 entries; on failure the old one stays
+ * (the caller then refuses what does not fit: the peer retransmits). */
+static void rob_grow(struct tcps_rob *r)
+{
+	uint16_t cap = r->cap * 2 > r->max ? r->max : (uint16_t)(r->cap * 2);
+	struct tcps_rob_range *p;
+
+	if (cap <= r->cap)
+		return;
+	p = mxg_realloc(r->mem, r->r, ((size_t)cap + 1) * sizeof(*r->r));
+	if (p == NULL)
+		return;
+	r->r = p;
+	r->cap = cap;
 }
 
 int tcps_rob_push(struct tcps_rob *r, uint64_t base, uint64_t off, uint32_t len,
@@ -65,6 +90,10 @@ int tcps_rob_push(struct tcps_rob *r, uint64_t base, uint64_t off, uint32_t len,
 			return MXG_E_RANGE;
 		if (MXG_BUG_ON(r->n > r->max))
 			return MXG_E_INTERNAL;
+		if (r->n >= r->cap)
+			rob_grow(r);
+		if (r->n > r->cap) /* a growth failed: no slot left */
+			return MXG_E_RANGE;
 		memmove(&r->r[i + 1], &r->r[i], (size_t)(r->n - i) * sizeof(*r->r));
 		r->r[i].start = off;
 		r->r[i].end = end;

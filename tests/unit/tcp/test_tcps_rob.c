@@ -120,7 +120,8 @@ static void test_rob_model(void **state)
 		struct tcps_rob r;
 		uint64_t base = 0;
 
-		tcps_rob_init(&r, 16, mxg_mem_default());
+		/* 16 and 128: the array grows from 8 on the way */
+		tcps_rob_init(&r, round & 1 ? 128 : 16, mxg_mem_default());
 		for (int i = 0; i < N; i++)
 			model[i] = -1;
 		for (int id = 0; id < 300; id++) {
@@ -152,10 +153,44 @@ static void test_rob_model(void **state)
 			for (uint64_t k = 0; k < base; k++)
 				assert_true(model[k] >= 0);
 			assert_true(base == N || model[base] < 0 || r.n == 0 || r.r[0].start > base);
-			assert_true(r.n <= r.max);
+			assert_true(r.n <= r.max && r.n <= r.cap + 1 && r.cap <= r.max);
 		}
 		tcps_rob_fini(&r, mxg_mem_default());
 	}
+}
+
+/* The range array starts small and grows; when growing fails, what does
+ * not fit is refused (MXG_E_RANGE: the peer retransmits) and nothing
+ * already held is lost. */
+static void test_rob_grow(void **state)
+{
+	struct tt_failmem fm;
+	struct tcps_rob r;
+	int k;
+
+	assert_int_equal(tcps_rob_init(&r, 100, mxg_mem_default()), 0);
+	for (k = 0; k < 100; k++)
+		assert_int_equal(tcps_rob_push(&r, 0, 100 + 20 * (uint64_t)k, 10, gaps), 1);
+	assert_int_equal(r.n, 100);
+	assert_int_equal(r.cap, 100);
+	assert_int_equal(tcps_rob_push(&r, 0, 5000, 10, gaps), MXG_E_RANGE);
+	/* in-order data at the base still goes in (the spare slot) */
+	assert_int_equal(tcps_rob_push(&r, 0, 0, 50, gaps), 1);
+	assert_int_equal(r.n, 101);
+	assert_int_equal(tcps_rob_pop(&r, 0), 50);
+	tcps_rob_fini(&r, mxg_mem_default());
+
+	tt_failmem_init(&fm, 1); /* the initial array only */
+	assert_int_equal(tcps_rob_init(&r, 100, &fm.mem), 0);
+	for (k = 0; k < 9; k++)
+		assert_int_equal(tcps_rob_push(&r, 0, 100 + 20 * (uint64_t)k, 10, gaps), 1);
+	assert_int_equal(r.cap, 8);
+	assert_int_equal(tcps_rob_push(&r, 0, 1000, 10, gaps), MXG_E_RANGE);
+	assert_int_equal(r.n, 9);
+	/* merging into a held range needs no slot */
+	assert_int_equal(tcps_rob_push(&r, 0, 110, 10, gaps), 1);
+	assert_int_equal(r.n, 8);
+	tcps_rob_fini(&r, &fm.mem);
 }
 
 int main(void)
@@ -168,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_rob_below_base),
 		cmocka_unit_test(test_rob_sack_order),
 		cmocka_unit_test(test_rob_model),
+		cmocka_unit_test(test_rob_grow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1348,7 +1348,8 @@ int mime_rewrite(const uint8_t *msg, size_t len, const struct mime_rw *rw, uint8
 	if (rc == 0 && c.data.oom)
 		rc = MXG_E_NOMEM;
 	if (rc == 0) {
-		qsort(c.ed, c.ned, sizeof(*c.ed), edit_cmp);
+		if (c.ned > 1) /* c.ed is NULL without edits: qsort's argument is nonnull */
+			qsort(c.ed, c.ned, sizeof(*c.ed), edit_cmp);
 		ob_add(&o, "", 0);
 		for (size_t i = 0; i < c.ned && rc == 0; i++) {
 			const struct edit *e = &c.ed[i];

@@ -305,41 +305,135 @@ uint8_t *load_clamav_xor(const char *name, size_t *len)
 	return b;
 }
 
-static int got_begin(const struct scan_archive_member *m, void *ud)
+static int mb_begin(const struct scan_archive_member *m, void *ud)
 {
-	struct arch_got *g = ud;
+	struct arch_members *g = ud;
+	unsigned i = g->begins++;
 
-	g->begins++;
-	sbuf_printf(&g->list, "%s:", m->name);
+	if (i < ARCH_MEMBERS_MAX) {
+		snprintf(g->m[i].name, sizeof(g->m[i].name), "%s", m->name);
+		g->m[i].declared = m->declared_size;
+	}
+	if (g->depth < sizeof(g->open) / sizeof(g->open[0]))
+		g->open[g->depth] = i;
+	g->depth++;
 	return 0;
 }
 
-static int got_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
+/* The member begun last and not ended; ARCH_MEMBERS_MAX when not kept. */
+static unsigned mb_cur(const struct arch_members *g)
 {
-	sbuf_add(&((struct arch_got *)ud)->list, p, n);
+	size_t max = sizeof(g->open) / sizeof(g->open[0]);
+
+	if (g->depth == 0 || g->depth > max || g->open[g->depth - 1] >= ARCH_MEMBERS_MAX)
+		return ARCH_MEMBERS_MAX;
+	return g->open[g->depth - 1];
+}
+
+static int mb_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
+{
+	struct arch_members *g = ud;
+	unsigned i = mb_cur(g);
+
+	g->bytes += n;
+	if (i < ARCH_MEMBERS_MAX)
+		sbuf_add(&g->m[i].data, p, n);
 	return 0;
 }
 
-static int got_end(const struct scan_archive_member *m, void *ud)
+static int mb_end(const struct scan_archive_member *m, void *ud)
 {
-	struct arch_got *g = ud;
+	struct arch_members *g = ud;
+	unsigned i = mb_cur(g);
 
 	g->ends++;
-	sbuf_printf(&g->list, "%s", g->sep);
+	g->flags |= m->flags;
+	if (i < ARCH_MEMBERS_MAX)
+		g->m[i].flags = m->flags;
+	if (g->depth)
+		g->depth--;
 	return 0;
 }
 
-void got_expand(const void *p, size_t n, const char *name, const char *sep, struct arch_got *g,
-		struct scan_archive_result *res)
+void members_expand(const void *p, size_t n, const char *name,
+		    const struct scan_archive_limits *lim, struct arch_members *g,
+		    struct scan_archive_result *res)
 {
-	static const struct scan_archive_callbacks cbs = { got_begin, got_data, got_end };
-	struct scan_archive *a = scan_archive_new(NULL, NULL);
+	static const struct scan_archive_callbacks cbs = { mb_begin, mb_data, mb_end };
+	struct scan_archive *a = scan_archive_new(NULL, lim);
 
 	assert_non_null(a);
 	memset(g, 0, sizeof(*g));
-	g->sep = sep;
-	sbuf_printf(&g->list, "%s", "");
 	assert_int_equal(scan_archive_expand(a, p, n, name, &cbs, g, res), 0);
 	assert_int_equal(g->begins, g->ends);
 	scan_archive_free(a);
+}
+
+void members_free(struct arch_members *g)
+{
+	for (unsigned i = 0; i < ARCH_MEMBERS_MAX; i++)
+		sbuf_free(&g->m[i].data);
+	sbuf_free(&g->list);
+}
+
+void members_corrupt(const void *p, size_t n, const char *name, const char *err,
+		     uint64_t bytes)
+{
+	struct scan_archive_result res;
+	struct arch_members g;
+
+	members_expand(p, n, name, NULL, &g, &res);
+	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
+	assert_non_null(res.error);
+	assert_string_equal(res.error, err);
+	assert_int_equal(res.decode_errors, 1);
+	assert_int_equal(g.bytes, bytes);
+	members_free(&g);
+}
+
+bool members_is(const struct arch_members *g, unsigned i, const char *name, const void *d,
+		size_t n)
+{
+	return i < ARCH_MEMBERS_MAX && i < g->ends && strcmp(g->m[i].name, name) == 0 &&
+	       g->m[i].data.n == n && (n == 0 || memcmp(g->m[i].data.p, d, n) == 0);
+}
+
+int members_find(const struct arch_members *g, const char *name)
+{
+	for (unsigned i = 0; i < ARCH_MEMBERS_MAX && i < g->begins; i++)
+		if (strcmp(g->m[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *members_list(struct arch_members *g, const char *sep)
+{
+	assert_true(g->begins <= ARCH_MEMBERS_MAX);
+	g->list.n = 0;
+	sbuf_add(&g->list, "", 0);
+	for (unsigned i = 0; i < g->begins; i++) {
+		sbuf_printf(&g->list, "%s:", g->m[i].name);
+		if (g->m[i].data.n)
+			sbuf_add(&g->list, g->m[i].data.p, g->m[i].data.n);
+		sbuf_printf(&g->list, "%s", sep);
+	}
+	return g->list.p;
+}
+
+void put_le16(uint8_t *p, unsigned v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+void put_le32(uint8_t *p, uint32_t v)
+{
+	put_le16(p, v & 0xffff);
+	put_le16(p + 2, v >> 16);
+}
+
+void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
 }

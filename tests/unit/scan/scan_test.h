@@ -32,18 +32,51 @@ void sbuf_add(struct sbuf *b, const void *d, size_t n);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_free(struct sbuf *b);
 
-/* Container decoder tests: the members of one expansion as
- * "name:bytes<sep>name:bytes<sep>..." in |list|. */
 struct scan_archive_result;
-struct arch_got {
-	struct sbuf list;
-	unsigned begins, ends;
-	const char *sep;
+/* Container decoder tests: every member of one expansion, one by one.
+ * The first ARCH_MEMBERS_MAX members are kept (nested members are told
+ * apart: data and flags go to the member begun last and not yet ended);
+ * the counts and totals cover all of them. */
+#define ARCH_MEMBERS_MAX 16
+struct arch_member {
+	char name[128];
+	struct sbuf data;      /* every byte delivered */
+	uint32_t flags;        /* SCAN_AMF_* at its end */
+	int64_t declared;      /* declared_size at its begin */
 };
-/* Expands |p| as file |name| with the default limits; asserts that the
- * call succeeds and that every begun member ended. */
-void got_expand(const void *p, size_t n, const char *name, const char *sep, struct arch_got *g,
-		struct scan_archive_result *res);
+struct arch_members {
+	struct arch_member m[ARCH_MEMBERS_MAX];
+	unsigned begins, ends;
+	uint32_t flags;        /* all members' flags ORed */
+	uint64_t bytes;        /* all members' data bytes */
+	struct sbuf list;      /* made by members_list() */
+	unsigned open[32];     /* members begun and not ended (internal) */
+	unsigned depth;
+};
+struct scan_archive_limits;
+/* Expands |p| as file |name| with |lim| (NULL: the defaults); asserts that
+ * the call succeeds and that every begun member ended. */
+void members_expand(const void *p, size_t n, const char *name,
+		    const struct scan_archive_limits *lim, struct arch_members *g,
+		    struct scan_archive_result *res);
+void members_free(struct arch_members *g);
+/* Member |i| was kept, is named |name| and holds exactly |d|, |n| bytes. */
+bool members_is(const struct arch_members *g, unsigned i, const char *name, const void *d,
+		size_t n);
+/* The index of the first kept member named |name|; -1 when none. */
+int members_find(const struct arch_members *g, const char *name);
+/* Expands |p| as file |name|: asserts a CORRUPT verdict with the error
+ * |err|, one decode error and |bytes| data bytes delivered in all. */
+void members_corrupt(const void *p, size_t n, const char *name, const char *err,
+		     uint64_t bytes);
+/* All members as "name:bytes<sep>name:bytes<sep>..." (asserts that all
+ * were kept); valid until the next call or members_free(). */
+const char *members_list(struct arch_members *g, const char *sep);
+
+/* Little-endian stores into |p|. */
+void put_le16(uint8_t *p, unsigned v);
+void put_le32(uint8_t *p, uint32_t v);
+void put_le64(uint8_t *p, uint64_t v);
 
 /* Chunking modes of trace_parse(). */
 enum feed_mode {

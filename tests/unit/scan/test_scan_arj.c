@@ -22,63 +22,6 @@
 #include "scan_test.h"
 
 
-struct got {
-	struct sbuf data;
-	char name[128];
-	unsigned begins, ends;
-	uint32_t flags;
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	g->begins++;
-	snprintf(g->name, sizeof(g->name), "%s", m->name);
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	sbuf_add(&((struct got *)ud)->data, p, n);
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	g->ends++;
-	g->flags |= m->flags;
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
-static void expand(const uint8_t *p, size_t n, const struct scan_archive_limits *lim,
-		   struct got *g, struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, lim);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	assert_int_equal(scan_archive_expand(a, p, n, "t.arj", &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
-}
-
-static void put16(uint8_t *p, unsigned v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v & 0xffff);
-	put16(p + 2, v >> 16);
-}
-
 static uint32_t crc(const void *p, size_t n)
 {
 	return (uint32_t)crc32(0, p, (uInt)n);
@@ -94,7 +37,7 @@ static size_t header(uint8_t *out, uint8_t flags, uint8_t method, uint8_t type, 
 
 	out[0] = 0x60;
 	out[1] = 0xea;
-	put16(out + 2, (unsigned)size);
+	put_le16(out + 2, (unsigned)size);
 	memset(b, 0, 30);
 	b[0] = 30;
 	b[1] = 11;
@@ -102,13 +45,13 @@ static size_t header(uint8_t *out, uint8_t flags, uint8_t method, uint8_t type, 
 	b[4] = flags;
 	b[5] = method;
 	b[6] = type;
-	put32(b + 12, csize);
-	put32(b + 16, osize);
-	put32(b + 20, fcrc);
+	put_le32(b + 12, csize);
+	put_le32(b + 16, osize);
+	put_le32(b + 20, fcrc);
 	memcpy(b + 30, name, nl);
 	b[30 + nl] = '\0';
-	put32(b + size, crc(b, size));
-	put16(b + size + 4, 0);
+	put_le32(b + size, crc(b, size));
+	put_le16(b + size + 4, 0);
 	return 4 + size + 4 + 2;
 }
 
@@ -121,7 +64,7 @@ static size_t end_marker(uint8_t *out)
 {
 	out[0] = 0x60;
 	out[1] = 0xea;
-	put16(out + 2, 0);
+	put_le16(out + 2, 0);
 	return 4;
 }
 
@@ -138,22 +81,22 @@ static void test_arj_stored(void **state)
 {
 	struct scan_archive_result res;
 	uint8_t buf[512];
-	struct got g;
+	struct arch_members g;
 	size_t n = main_header(buf, 0);
 
 	n += header(buf + n, 0, 0, 3, 0, 0, 0, "dir");   /* a directory: no member */
 	n += stored(buf + n, 0, "dir\\a.txt", "hello, world");
 	n += end_marker(buf + n);
 	assert_true(scan_archive_sniff(buf, n));
-	expand(buf, n, NULL, &g, &res);
+	members_expand(buf, n, "t.arj", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_equal(res.format, "arj");
 	assert_null(res.error);
 	assert_int_equal(g.begins, 1);
-	assert_string_equal(g.name, "dir/a.txt");
-	assert_int_equal(g.data.n, 12);
-	assert_memory_equal(g.data.p, "hello, world", 12);
-	sbuf_free(&g.data);
+	assert_string_equal(g.m[0].name, "dir/a.txt");
+	assert_int_equal(g.m[0].data.n, 12);
+	assert_memory_equal(g.m[0].data.p, "hello, world", 12);
+	members_free(&g);
 	/* a bad CRC in the main header: not ARJ at all */
 	buf[10] ^= 1;
 	assert_false(scan_archive_sniff(buf, n));
@@ -227,14 +170,14 @@ static void test_arj_fastest(void **state)
 {
 	struct scan_archive_result res;
 	uint8_t buf[512];
-	struct got g;
+	struct arch_members g;
 	size_t n = fast_sample(buf, 0);
 
-	expand(buf, n, NULL, &g, &res);
+	members_expand(buf, n, "t.arj", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
-	assert_int_equal(g.data.n, 10);
-	assert_memory_equal(g.data.p, "abcabcabc!", 10);
-	sbuf_free(&g.data);
+	assert_int_equal(g.m[0].data.n, 10);
+	assert_memory_equal(g.m[0].data.p, "abcabcabc!", 10);
+	members_free(&g);
 }
 
 /* Method 1, |blocks| blocks of |count| symbols (0: 65536) with
@@ -267,14 +210,14 @@ static void test_arj_huffman(void **state)
 {
 	struct scan_archive_result res;
 	uint8_t buf[512];
-	struct got g;
+	struct arch_members g;
 	size_t n = huf_sample(buf, 40, 'Z', 1);
 
-	expand(buf, n, NULL, &g, &res);
+	members_expand(buf, n, "t.arj", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
-	assert_int_equal(g.data.n, 40);
-	assert_memory_equal(g.data.p, "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", 40);
-	sbuf_free(&g.data);
+	assert_int_equal(g.m[0].data.n, 40);
+	assert_memory_equal(g.m[0].data.p, "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", 40);
+	members_free(&g);
 }
 
 /* clam.arj: clam.exe compressed with method 1 (real Huffman codes). */
@@ -284,7 +227,7 @@ static void test_arj_corpus(void **state)
 	struct stat st;
 	uint8_t *arj, *exe;
 	size_t an, en;
-	struct got g;
+	struct arch_members g;
 
 	if (stat(CLAMAV_XOR_DIR "/clam.arj.xor", &st)) {
 		print_message("SKIP: corpus absent\n");
@@ -294,18 +237,18 @@ static void test_arj_corpus(void **state)
 	assert_non_null(arj);
 	exe = load_clamav_xor("clam.exe", &en);
 	assert_non_null(exe);
-	expand(arj, an, NULL, &g, &res);
+	members_expand(arj, an, "t.arj", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
-	assert_string_equal(g.name, "clam.exe");
-	assert_int_equal(g.data.n, en);
-	assert_memory_equal(g.data.p, exe, en);
-	sbuf_free(&g.data);
+	assert_string_equal(g.m[0].name, "clam.exe");
+	assert_int_equal(g.m[0].data.n, en);
+	assert_memory_equal(g.m[0].data.p, exe, en);
+	members_free(&g);
 	/* a flipped data bit: the CRC (or the code) catches it */
 	arj[an - 20] ^= 0x10;
-	expand(arj, an, NULL, &g, &res);
+	members_expand(arj, an, "t.arj", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_true(g.flags & SCAN_AMF_CORRUPT);
-	sbuf_free(&g.data);
+	members_free(&g);
 	free(arj);
 	free(exe);
 }
@@ -314,7 +257,7 @@ static void test_arj_flags(void **state)
 {
 	struct scan_archive_result res;
 	uint8_t buf[512];
-	struct got g;
+	struct arch_members g;
 	size_t n;
 
 	/* garbled: counted, flagged, no data */
@@ -322,38 +265,30 @@ static void test_arj_flags(void **state)
 	n += stored(buf + n, 0x01, "secret.txt", "xxxxxx");
 	n += stored(buf + n, 0, "plain.txt", "plain");
 	n += end_marker(buf + n);
-	expand(buf, n, NULL, &g, &res);
+	members_expand(buf, n, "t.arj", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_ENCRYPTED);
 	assert_int_equal(res.encrypted, 1);
 	assert_int_equal(g.begins, 2);
 	assert_true(g.flags & SCAN_AMF_ENCRYPTED);
-	assert_int_equal(g.data.n, 5);
-	assert_memory_equal(g.data.p, "plain", 5);
-	sbuf_free(&g.data);
+	assert_int_equal(g.bytes, 5);
+	assert_int_equal(g.m[1].data.n, 5);
+	assert_memory_equal(g.m[1].data.p, "plain", 5);
+	members_free(&g);
 	/* multi-volume: reported, the part still delivered */
 	n = main_header(buf, 0x04);
 	n += stored(buf + n, 0x04, "part.txt", "first half");
 	n += end_marker(buf + n);
-	expand(buf, n, NULL, &g, &res);
+	members_expand(buf, n, "t.arj", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_string_equal(res.error, "arj: multi-volume archive, other volumes missing");
 	assert_int_equal(res.decode_errors, 1);
-	assert_int_equal(g.data.n, 10);
-	sbuf_free(&g.data);
+	assert_int_equal(g.bytes, 10);
+	members_free(&g);
 }
 
 static void check_error(const uint8_t *p, size_t n, const char *err, size_t out)
 {
-	struct scan_archive_result res;
-	struct got g;
-
-	expand(p, n, NULL, &g, &res);
-	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
-	assert_non_null(res.error);
-	assert_string_equal(res.error, err);
-	assert_int_equal(res.decode_errors, 1);
-	assert_int_equal(g.data.n, out);
-	sbuf_free(&g.data);
+	members_corrupt(p, n, "t.arj", err, out);
 }
 
 static void test_arj_malformed(void **state)
@@ -383,11 +318,11 @@ static void test_arj_malformed(void **state)
 	check_error(buf, n, "arj: unknown compression method", 0);
 	/* a file header size beyond the limit */
 	n = m + end_marker(buf + m);
-	put16(buf + m + 2, 3000);
+	put_le16(buf + m + 2, 3000);
 	check_error(buf, n, "arj: bad header size", 0);
 	/* an extended header running past the end */
 	n = main_header(buf, 0);
-	put16(buf + n - 2, 100);
+	put_le16(buf + n - 2, 100);
 	check_error(buf, n, "arj: truncated extended header", 0);
 	/* method 1 tables: a one-symbol literal/length code out of range */
 	{
@@ -435,11 +370,11 @@ static void test_arj_malformed(void **state)
 	/* method 4 declaring more than its data gives */
 	n = fast_sample(buf, 0);
 	m = main_header(buf, 0);
-	put32(buf + m + 4 + 16, 1000);
+	put_le32(buf + m + 4 + 16, 1000);
 	{
 		size_t size = buf[m + 2] | buf[m + 3] << 8;
 
-		put32(buf + m + 4 + size, crc(buf + m + 4, size));
+		put_le32(buf + m + 4 + size, crc(buf + m + 4, size));
 	}
 	check_error(buf, n, "arj: compressed data truncated", 10);
 }
@@ -454,13 +389,13 @@ static void test_arj_truncations(void **state)
 
 	for (size_t k = 0; k <= n; k++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_members g;
 
-		expand(buf, k, NULL, &g, &res);
-		assert_true(g.data.n <= 10);
+		members_expand(buf, k, "t.arj", NULL, &g, &res);
+		assert_true(g.bytes <= 10);
 		if (k < n && k >= arj)
 			assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
-		sbuf_free(&g.data);
+		members_free(&g);
 	}
 }
 
@@ -471,21 +406,21 @@ static void test_arj_member_limit(void **state)
 	struct scan_archive_limits lim;
 	struct scan_archive_result res;
 	uint8_t buf[512];
-	struct got g;
+	struct arch_members g;
 	size_t n = huf_sample(buf, 0, 'q', 2), m = main_header(buf, 0);
 	size_t size = buf[m + 2] | buf[m + 3] << 8;
 
-	put32(buf + m + 4 + 16, 0xffffffffu);
-	put32(buf + m + 4 + size, crc(buf + m + 4, size));
+	put_le32(buf + m + 4 + 16, 0xffffffffu);
+	put_le32(buf + m + 4 + size, crc(buf + m + 4, size));
 	scan_archive_limits_default(&lim);
 	lim.max_member_bytes = 100000;
 	lim.max_ratio = 0xffffffffu;
-	expand(buf, n, &lim, &g, &res);
+	members_expand(buf, n, "t.arj", &lim, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_BOMB);
 	assert_int_equal(res.limit, SCAN_ARCHIVE_LIM_MEMBER_BYTES);
-	assert_int_equal(g.data.n, 100000);
+	assert_int_equal(g.bytes, 100000);
 	assert_true(g.flags & SCAN_AMF_TRUNCATED);
-	sbuf_free(&g.data);
+	members_free(&g);
 }
 
 int main(void)

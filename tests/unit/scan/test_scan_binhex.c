@@ -130,56 +130,6 @@ static void binhex(const char *name, const void *d, size_t dn, const void *r, si
 
 /* ---- expansion ---- */
 
-struct got {
-	struct sbuf data[2];
-	char name[2][80];
-	unsigned begins, ends;
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	if (g->begins < 2)
-		snprintf(g->name[g->begins], sizeof(g->name[0]), "%s", m->name);
-	g->begins++;
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	struct got *g = ud;
-
-	sbuf_add(&g->data[g->begins > 1], p, n);
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	((struct got *)ud)->ends++;
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
-static void expand(const void *p, size_t n, const struct scan_archive_limits *lim, struct got *g,
-		   struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, lim);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	assert_int_equal(scan_archive_expand(a, p, n, "file.hqx", &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
-}
-
-static void got_free(struct got *g)
-{
-	sbuf_free(&g->data[0]);
-	sbuf_free(&g->data[1]);
-}
-
 static const char text[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 			   "\x90\x90\x90 then words, bb, ccc \x90 end";
 
@@ -187,42 +137,42 @@ static void test_binhex_forks(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf f = { 0 };
-	struct got g;
+	struct arch_members g;
 
 	binhex("report.doc", text, sizeof(text) - 1, "rsrc", 4, &f);
 	assert_true(scan_archive_sniff((const uint8_t *)f.p, f.n));
-	expand(f.p, f.n, NULL, &g, &res);
+	members_expand(f.p, f.n, "file.hqx", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_null(res.error);
 	assert_string_equal(res.format, "binhex");
 	assert_int_equal(g.begins, 2);
-	assert_string_equal(g.name[0], "report.doc");
-	assert_string_equal(g.name[1], "report.doc.rsrc");
-	assert_int_equal(g.data[0].n, sizeof(text) - 1);
-	assert_memory_equal(g.data[0].p, text, sizeof(text) - 1);
-	assert_int_equal(g.data[1].n, 4);
-	assert_memory_equal(g.data[1].p, "rsrc", 4);
-	got_free(&g);
+	assert_string_equal(g.m[0].name, "report.doc");
+	assert_string_equal(g.m[1].name, "report.doc.rsrc");
+	assert_int_equal(g.m[0].data.n, sizeof(text) - 1);
+	assert_memory_equal(g.m[0].data.p, text, sizeof(text) - 1);
+	assert_int_equal(g.m[1].data.n, 4);
+	assert_memory_equal(g.m[1].data.p, "rsrc", 4);
+	members_free(&g);
 	sbuf_free(&f);
 	/* without a resource fork: one member */
 	binhex("a.txt", "hello", 5, "", 0, &f);
-	expand(f.p, f.n, NULL, &g, &res);
+	members_expand(f.p, f.n, "file.hqx", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_int_equal(g.begins, 1);
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&f);
 }
 
 static void check_error(const void *p, size_t n, const char *err)
 {
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 
-	expand(p, n, NULL, &g, &res);
+	members_expand(p, n, "file.hqx", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_non_null(res.error);
 	assert_string_equal(res.error, err);
-	got_free(&g);
+	members_free(&g);
 }
 
 static void test_binhex_malformed(void **state)
@@ -242,18 +192,18 @@ static void test_binhex_malformed(void **state)
 	binhex("a.txt", "hello world", 11, "", 0, &f);
 	{
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_members g;
 		char *t = memmem(f.p, f.n, ":", 1);
 		/* name length, "a.txt", 19 header bytes and the CRC are 27
 		 * bytes, 36 characters: character 40 is inside the data fork */
 		size_t off = (size_t)(t - f.p) + 1 + 40;
 
 		f.p[off] = f.p[off] == 'A' ? 'B' : 'A';
-		expand(f.p, f.n, NULL, &g, &res);
+		members_expand(f.p, f.n, "file.hqx", NULL, &g, &res);
 		assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 		assert_string_equal(res.error, "binhex: fork CRC mismatch");
 		assert_int_equal(g.begins, 1); /* still delivered and scanned */
-		got_free(&g);
+		members_free(&g);
 	}
 	sbuf_free(&f);
 	/* the header CRC */
@@ -261,12 +211,12 @@ static void test_binhex_malformed(void **state)
 	f.p[50] = f.p[50] == 'B' ? 'C' : 'B'; /* inside the name */
 	{
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_members g;
 
-		expand(f.p, f.n, NULL, &g, &res);
+		members_expand(f.p, f.n, "file.hqx", NULL, &g, &res);
 		assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 		assert_string_equal(res.error, "binhex: header CRC mismatch");
-		got_free(&g);
+		members_free(&g);
 	}
 	sbuf_free(&f);
 }
@@ -279,13 +229,13 @@ static void test_binhex_truncations(void **state)
 	binhex("report.doc", text, sizeof(text) - 1, "rsrc", 4, &f);
 	for (size_t k = 40; k < f.n - 3; k++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_members g;
 
-		expand(f.p, k, NULL, &g, &res);
-		assert_true(g.data[0].n <= sizeof(text) - 1);
+		members_expand(f.p, k, "file.hqx", NULL, &g, &res);
+		assert_true(g.m[0].data.n <= sizeof(text) - 1);
 		if (k > 48)
 			assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
-		got_free(&g);
+		members_free(&g);
 	}
 	sbuf_free(&f);
 }
@@ -298,18 +248,18 @@ static void test_binhex_member_limit(void **state)
 	struct sbuf f = { 0 };
 	size_t dn = 4u << 20;
 	uint8_t *d = calloc(1, dn);
-	struct got g;
+	struct arch_members g;
 
 	assert_non_null(d);
 	binhex("zeros.bin", d, dn, "", 0, &f);
 	free(d);
 	scan_archive_limits_default(&lim);
 	lim.max_member_bytes = 1u << 20;
-	expand(f.p, f.n, &lim, &g, &res);
+	members_expand(f.p, f.n, "file.hqx", &lim, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_BOMB);
 	assert_int_equal(res.limit, SCAN_ARCHIVE_LIM_MEMBER_BYTES);
-	assert_int_equal(g.data[0].n, 1u << 20);
-	got_free(&g);
+	assert_int_equal(g.m[0].data.n, 1u << 20);
+	members_free(&g);
 	sbuf_free(&f);
 }
 

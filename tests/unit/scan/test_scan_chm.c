@@ -23,71 +23,6 @@
 #include "scan_test.h"
 
 #define CS 0x400        /* directory chunk size */
-#define MAXM 16
-
-/* ---- collecting members ---- */
-
-struct got {
-	unsigned begins, ends, n;
-	char name[MAXM][128];
-	struct sbuf data[MAXM];
-	uint32_t flags[MAXM];
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	g->begins++;
-	if (g->n < MAXM)
-		snprintf(g->name[g->n], sizeof(g->name[0]), "%s", m->name);
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	struct got *g = ud;
-
-	if (g->n < MAXM)
-		sbuf_add(&g->data[g->n], p, n);
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	g->ends++;
-	if (g->n < MAXM)
-		g->flags[g->n++] = m->flags;
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
-static void expand(const uint8_t *p, size_t n, const struct scan_archive_limits *lim,
-		   struct got *g, struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, lim);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	assert_int_equal(scan_archive_expand(a, p, n, "help.chm", &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
-}
-
-static void got_free(struct got *g)
-{
-	for (unsigned i = 0; i < MAXM; i++)
-		sbuf_free(&g->data[i]);
-}
-
-static bool got_is(const struct got *g, unsigned i, const char *name, const void *d, size_t n)
-{
-	return i < g->n && strcmp(g->name[i], name) == 0 && g->data[i].n == n &&
-	       (n == 0 || memcmp(g->data[i].p, d, n) == 0);
-}
 
 /* ---- building a help file ---- */
 
@@ -96,18 +31,6 @@ struct ent {
 	unsigned sec;
 	uint64_t off, len;
 };
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 
 static size_t encint(uint8_t *o, uint64_t v)
 {
@@ -136,30 +59,30 @@ static size_t build(uint8_t *out, const struct ent *ents, size_t nents, const ui
 
 	memset(out, 0, SEC0);
 	memcpy(out, "ITSF", 4);
-	put32(out + 4, 3);
-	put32(out + 8, 0x60);
-	put32(out + 12, 1);
-	put64(out + 0x38, 0x60);
-	put64(out + 0x40, 0x18);
-	put64(out + 0x48, DIR_OFF);
-	put64(out + 0x50, DIR_LEN);
-	put64(out + 0x58, SEC0);
-	put32(out + 0x60, 0x1fe);
-	put64(out + 0x68, SEC0 + sec0len);
+	put_le32(out + 4, 3);
+	put_le32(out + 8, 0x60);
+	put_le32(out + 12, 1);
+	put_le64(out + 0x38, 0x60);
+	put_le64(out + 0x40, 0x18);
+	put_le64(out + 0x48, DIR_OFF);
+	put_le64(out + 0x50, DIR_LEN);
+	put_le64(out + 0x58, SEC0);
+	put_le32(out + 0x60, 0x1fe);
+	put_le64(out + 0x68, SEC0 + sec0len);
 	memcpy(out + DIR_OFF, "ITSP", 4);
-	put32(out + DIR_OFF + 4, 1);
-	put32(out + DIR_OFF + 8, 0x54);
-	put32(out + DIR_OFF + 12, 10);
-	put32(out + DIR_OFF + 0x10, CS);
-	put32(out + DIR_OFF + 0x14, 2);
-	put32(out + DIR_OFF + 0x18, 1);
-	put32(out + DIR_OFF + 0x1c, 0xffffffff);
-	put32(out + DIR_OFF + 0x28, 0xffffffff);
-	put32(out + DIR_OFF + 0x2c, 1);
-	put32(out + DIR_OFF + 0x44, 0x54);
+	put_le32(out + DIR_OFF + 4, 1);
+	put_le32(out + DIR_OFF + 8, 0x54);
+	put_le32(out + DIR_OFF + 12, 10);
+	put_le32(out + DIR_OFF + 0x10, CS);
+	put_le32(out + DIR_OFF + 0x14, 2);
+	put_le32(out + DIR_OFF + 0x18, 1);
+	put_le32(out + DIR_OFF + 0x1c, 0xffffffff);
+	put_le32(out + DIR_OFF + 0x28, 0xffffffff);
+	put_le32(out + DIR_OFF + 0x2c, 1);
+	put_le32(out + DIR_OFF + 0x44, 0x54);
 	memcpy(ch, "PMGL", 4);
-	put32(ch + 12, 0xffffffff);
-	put32(ch + 16, 0xffffffff);
+	put_le32(ch + 12, 0xffffffff);
+	put_le32(ch + 16, 0xffffffff);
 	for (size_t i = 0; i < nents; i++) {
 		size_t l = strlen(ents[i].name);
 
@@ -171,7 +94,7 @@ static size_t build(uint8_t *out, const struct ent *ents, size_t nents, const ui
 		e += encint(ch + e, ents[i].len);
 		assert_true(e < CS);
 	}
-	put32(ch + 4, (uint32_t)(CS - e));
+	put_le32(ch + 4, (uint32_t)(CS - e));
 	memcpy(out + SEC0, sec0, sec0len);
 	return SEC0 + sec0len;
 }
@@ -199,20 +122,20 @@ static void test_chm_section0(void **state)
 {
 	struct scan_archive_result res;
 	static uint8_t buf[4096];
-	struct got g;
+	struct arch_members g;
 	size_t n = plain(buf);
 
 	assert_true(scan_archive_sniff(buf, n));
-	expand(buf, n, NULL, &g, &res);
+	members_expand(buf, n, "help.chm", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_equal(res.format, "chm");
 	assert_null(res.error);
 	/* user files in offset order, then system files with data */
-	assert_int_equal(g.n, 3);
-	assert_true(got_is(&g, 0, "a.txt", "hello ", 6));
-	assert_true(got_is(&g, 1, "dir/b.htm", "<b/>\0\0", 6));
-	assert_true(got_is(&g, 2, "#SYSTEM", "sys!", 4));
-	got_free(&g);
+	assert_int_equal(g.ends, 3);
+	assert_true(members_is(&g, 0, "a.txt", "hello ", 6));
+	assert_true(members_is(&g, 1, "dir/b.htm", "<b/>\0\0", 6));
+	assert_true(members_is(&g, 2, "#SYSTEM", "sys!", 4));
+	members_free(&g);
 }
 
 static void test_chm_sniff(void **state)
@@ -221,14 +144,14 @@ static void test_chm_sniff(void **state)
 	size_t n = plain(buf);
 
 	assert_true(scan_archive_sniff(buf, 12));
-	put32(buf + 4, 2);
+	put_le32(buf + 4, 2);
 	assert_true(scan_archive_sniff(buf, n));
-	put32(buf + 4, 4);
+	put_le32(buf + 4, 4);
 	assert_false(scan_archive_sniff(buf, n));
-	put32(buf + 4, 3);
-	put32(buf + 8, 0x10);
+	put_le32(buf + 4, 3);
+	put_le32(buf + 8, 0x10);
 	assert_false(scan_archive_sniff(buf, n));
-	put32(buf + 8, 0x60);
+	put_le32(buf + 8, 0x60);
 	buf[0] = 'X';
 	assert_false(scan_archive_sniff(buf, n));
 	assert_false(scan_archive_sniff((const uint8_t *)"ITSF", 4));
@@ -298,24 +221,24 @@ static size_t build_lzx(uint8_t *out, const struct bw *w, uint32_t ri, uint32_t 
 	assert_true(nfiles + 3 <= 12);
 	memset(sec0, 0, 0x28 + 8 * nframes + 28);
 	/* ControlData */
-	put32(sec0, 6);
+	put_le32(sec0, 6);
 	memcpy(sec0 + 4, "LZXC", 4);
-	put32(sec0 + 8, 2);
-	put32(sec0 + 12, ri);
-	put32(sec0 + 16, ws);
-	put32(sec0 + 20, 1);
+	put_le32(sec0 + 8, 2);
+	put_le32(sec0 + 12, ri);
+	put_le32(sec0 + 16, ws);
+	put_le32(sec0 + 20, 1);
 	ents[k++] = (struct ent){ "::DataSpace/Storage/MSCompressed/ControlData", 0, 0, 28 };
 	s = 28;
 	/* ResetTable */
-	put32(sec0 + s, 2);
-	put32(sec0 + s + 4, nframes);
-	put32(sec0 + s + 8, 8);
-	put32(sec0 + s + 12, 0x28);
-	put64(sec0 + s + 16, length);
-	put64(sec0 + s + 24, w->n);
-	put64(sec0 + s + 32, 0x8000);
+	put_le32(sec0 + s, 2);
+	put_le32(sec0 + s + 4, nframes);
+	put_le32(sec0 + s + 8, 8);
+	put_le32(sec0 + s + 12, 0x28);
+	put_le64(sec0 + s + 16, length);
+	put_le64(sec0 + s + 24, w->n);
+	put_le64(sec0 + s + 32, 0x8000);
 	for (unsigned i = 0; i < nframes; i++)
-		put64(sec0 + s + 0x28 + 8 * i, frames[i]);
+		put_le64(sec0 + s + 0x28 + 8 * i, frames[i]);
 	ents[k++] = (struct ent){ "::DataSpace/Storage/MSCompressed/Transform/"
 				  "{7FC28940-9D31-11D0-9B27-00A0C91E9C7C}/InstanceData/ResetTable",
 				  0, s, 0x28 + 8 * nframes };
@@ -344,7 +267,7 @@ static size_t stored_sample(uint8_t *out, bool e8, const struct ent *files, size
 		if (big[i] == 0xe8) /* no CALL but the one below */
 			big[i] = 0xe9;
 	big[100] = 0xe8;  /* CALL to absolute 0x200: relative 0x200 - 100 */
-	put32(big + 101, 0x200);
+	put_le32(big + 101, 0x200);
 	memset(w, 0, sizeof(*w));
 	frames[0] = 0;
 	bits(w, e8, 1);
@@ -373,29 +296,29 @@ static void test_chm_lzx_stored(void **state)
 	struct scan_archive_result res;
 	static uint8_t buf[100000];
 	static uint8_t want[40000];
-	struct got g;
+	struct arch_members g;
 	size_t n;
 
 	/* without translation: the bytes as stored */
 	n = stored_sample(buf, false, stored_files, 4);
-	expand(buf, n, NULL, &g, &res);
+	members_expand(buf, n, "help.chm", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_null(res.error);
-	assert_int_equal(g.n, 4);
-	assert_true(got_is(&g, 0, "whole.bin", big, sizeof(big)));
-	assert_true(got_is(&g, 1, "late.bin", big + 32760, 20));
-	assert_true(got_is(&g, 2, "#STRINGS", big + 95, 10));
-	assert_true(got_is(&g, 3, "$x", big + 39990, 10));
-	got_free(&g);
+	assert_int_equal(g.ends, 4);
+	assert_true(members_is(&g, 0, "whole.bin", big, sizeof(big)));
+	assert_true(members_is(&g, 1, "late.bin", big + 32760, 20));
+	assert_true(members_is(&g, 2, "#STRINGS", big + 95, 10));
+	assert_true(members_is(&g, 3, "$x", big + 39990, 10));
+	members_free(&g);
 	/* with it: the CALL's absolute 0x200 at 100 turns relative */
 	n = stored_sample(buf, true, stored_files, 4);
 	memcpy(want, big, sizeof(want));
-	put32(want + 101, 0x200 - 100);
-	expand(buf, n, NULL, &g, &res);
+	put_le32(want + 101, 0x200 - 100);
+	members_expand(buf, n, "help.chm", NULL, &g, &res);
 	assert_null(res.error);
-	assert_true(got_is(&g, 0, "whole.bin", want, sizeof(want)));
-	assert_true(got_is(&g, 2, "#STRINGS", want + 95, 10));
-	got_free(&g);
+	assert_true(members_is(&g, 0, "whole.bin", want, sizeof(want)));
+	assert_true(members_is(&g, 2, "#STRINGS", want + 95, 10));
+	members_free(&g);
 }
 
 /* Canonical codes of |n| lengths (shorter first, then by symbol). */
@@ -540,16 +463,16 @@ static void test_chm_lzx_coded(void **state)
 	};
 	struct scan_archive_result res;
 	static uint8_t buf[100000];
-	struct got g;
+	struct arch_members g;
 	size_t n = coded_sample(buf, files, 2);
 
-	expand(buf, n, NULL, &g, &res);
+	members_expand(buf, n, "help.chm", NULL, &g, &res);
 	assert_null(res.error);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
-	assert_int_equal(g.n, 2);
-	assert_true(got_is(&g, 0, "v.txt", coded_out, 27));
-	assert_true(got_is(&g, 1, "w.txt", "xabbb", 5));
-	got_free(&g);
+	assert_int_equal(g.ends, 2);
+	assert_true(members_is(&g, 0, "v.txt", coded_out, 27));
+	assert_true(members_is(&g, 1, "w.txt", "xabbb", 5));
+	members_free(&g);
 	/* every truncation of the compressed stream: an error, never more */
 	for (size_t cut = 0; cut + 1 < bwbuf.n; cut++) {
 		struct bw save = bwbuf;
@@ -557,11 +480,11 @@ static void test_chm_lzx_coded(void **state)
 		bwbuf.n = cut;
 		n = build_lzx(buf, &bwbuf, 2, 1, (const uint64_t[]){ 0 }, 1, 27, files, 1);
 		bwbuf = save;
-		expand(buf, n, NULL, &g, &res);
+		members_expand(buf, n, "help.chm", NULL, &g, &res);
 		assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 		assert_non_null(res.error);
-		assert_true(g.n == 1 && g.data[0].n == 0);
-		got_free(&g);
+		assert_true(g.ends == 1 && g.m[0].data.n == 0);
+		members_free(&g);
 	}
 }
 
@@ -577,7 +500,7 @@ static void test_chm_lzx_frames(void **state)
 	struct scan_archive_result res;
 	struct bw *w = &bwbuf;
 	uint64_t frame0 = 0;
-	struct got g;
+	struct arch_members g;
 	size_t n;
 
 	memset(w, 0, sizeof(*w));
@@ -606,12 +529,12 @@ static void test_chm_lzx_frames(void **state)
 		sym(w, mlen, mc, (unsigned)c);
 	align16(w);
 	n = build_lzx(buf, w, 2, 1, &frame0, 1, 32768 + 8, files, 2);
-	expand(buf, n, NULL, &g, &res);
+	members_expand(buf, n, "help.chm", NULL, &g, &res);
 	assert_null(res.error);
 	memset(as, 'a', sizeof(as));
-	assert_true(got_is(&g, 0, "g.txt", as, sizeof(as)));
-	assert_true(got_is(&g, 1, "f.txt", "aaaabcdefghi", 12));
-	got_free(&g);
+	assert_true(members_is(&g, 0, "g.txt", as, sizeof(as)));
+	assert_true(members_is(&g, 1, "f.txt", "aaaabcdefghi", 12));
+	members_free(&g);
 }
 
 /* ---- malformed input ---- */
@@ -619,14 +542,14 @@ static void test_chm_lzx_frames(void **state)
 static void check_error(const uint8_t *p, size_t n, const char *err, unsigned members)
 {
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 
-	expand(p, n, NULL, &g, &res);
+	members_expand(p, n, "help.chm", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_non_null(res.error);
 	assert_string_equal(res.error, err);
-	assert_int_equal(g.n, members);
-	got_free(&g);
+	assert_int_equal(g.ends, members);
+	members_free(&g);
 }
 
 static void test_chm_malformed(void **state)
@@ -637,21 +560,21 @@ static void test_chm_malformed(void **state)
 
 	n = plain(buf);
 	check_error(buf, 0x50, "chm: truncated header", 0);
-	put64(buf + 0x50, 0x100000);
+	put_le64(buf + 0x50, 0x100000);
 	check_error(buf, n, "chm: directory beyond the end of the input", 0);
 	n = plain(buf);
 	buf[DIR_OFF] = 'X';
 	check_error(buf, n, "chm: bad directory header", 0);
 	n = plain(buf);
-	put32(buf + DIR_OFF + 0x10, 4);
+	put_le32(buf + DIR_OFF + 0x10, 4);
 	check_error(buf, n, "chm: bad directory header", 0);
 	n = plain(buf);
-	put32(buf + DIR_OFF + 0x54 + 4, CS);
+	put_le32(buf + DIR_OFF + 0x54 + 4, CS);
 	check_error(buf, n, "chm: bad listing chunk", 0);
 	/* a name running past the chunk's entries */
 	n = plain(buf);
 	buf[DIR_OFF + 0x54 + 0x14] = 0x7f;
-	put32(buf + DIR_OFF + 0x54 + 4, CS - 0x40);
+	put_le32(buf + DIR_OFF + 0x54 + 4, CS - 0x40);
 	check_error(buf, n, "chm: bad directory entry", 0);
 	/* an ENCINT of ten bytes */
 	n = plain(buf);
@@ -675,10 +598,10 @@ static void test_chm_malformed(void **state)
 	memcpy(buf + SEC0 + 4, "LZXD", 4);
 	check_error(buf, n, "chm: bad LZX control data", 0);
 	n = coded_sample(buf, e, 1);
-	put32(buf + SEC0 + 16, 3);      /* a 96 KiB window */
+	put_le32(buf + SEC0 + 16, 3);      /* a 96 KiB window */
 	check_error(buf, n, "chm: bad LZX control data", 0);
 	n = coded_sample(buf, e, 1);
-	put32(buf + SEC0 + 28 + 8, 4);  /* entry size */
+	put_le32(buf + SEC0 + 28 + 8, 4);  /* entry size */
 	check_error(buf, n, "chm: bad reset table", 0);
 	e[0] = (struct ent){ "/a.txt", 1, 25, 4 };
 	n = coded_sample(buf, e, 1);
@@ -699,13 +622,13 @@ static void test_chm_truncations(void **state)
 
 	for (size_t k = 0; k <= n; k++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_members g;
 
-		expand(buf, k, NULL, &g, &res);
-		assert_true(g.n <= 1);
+		members_expand(buf, k, "help.chm", NULL, &g, &res);
+		assert_true(g.ends <= 1);
 		if (k < n && k >= 12)
 			assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
-		got_free(&g);
+		members_free(&g);
 	}
 }
 
@@ -716,17 +639,17 @@ static void test_chm_member_limit(void **state)
 	struct scan_archive_limits lim;
 	struct scan_archive_result res;
 	static uint8_t buf[100000];
-	struct got g;
+	struct arch_members g;
 	size_t n = stored_sample(buf, false, files, 1);
 
 	scan_archive_limits_default(&lim);
 	lim.max_member_bytes = 1000;
-	expand(buf, n, &lim, &g, &res);
+	members_expand(buf, n, "help.chm", &lim, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_BOMB);
 	assert_int_equal(res.limit, SCAN_ARCHIVE_LIM_MEMBER_BYTES);
-	assert_int_equal(g.data[0].n, 1000);
-	assert_true(g.flags[0] & SCAN_AMF_TRUNCATED);
-	got_free(&g);
+	assert_int_equal(g.m[0].data.n, 1000);
+	assert_true(g.m[0].flags & SCAN_AMF_TRUNCATED);
+	members_free(&g);
 }
 
 /* ---- the ClamAV sample (XOR-encoded in the corpus) ---- */
@@ -736,7 +659,7 @@ static void test_chm_corpus(void **state)
 	struct scan_archive_result res;
 	uint8_t *chm, *exe;
 	size_t n, ne;
-	struct got g;
+	struct arch_members g;
 
 	chm = load_clamav_xor("clam.chm", &n);
 	exe = load_clamav_xor("clam.exe", &ne);
@@ -746,15 +669,15 @@ static void test_chm_corpus(void **state)
 		print_message("SKIP: %s absent\n", CLAMAV_XOR_DIR);
 		skip();
 	}
-	expand(chm, n, NULL, &g, &res);
+	members_expand(chm, n, "help.chm", NULL, &g, &res);
 	assert_null(res.error);
-	assert_int_equal(g.n, 13);
+	assert_int_equal(g.ends, 13);
 	/* clam.exe.txt: LZX (verbatim or aligned blocks) at offset 651 */
-	assert_true(got_is(&g, 0, "clam.exe.txt", exe, ne));
-	assert_string_equal(g.name[1], "clam.chm.hhc");
-	assert_true(g.data[1].n == 444 && memcmp(g.data[1].p, "<!DOCTYPE", 9) == 0);
-	assert_string_equal(g.name[3], "#SYSTEM");
-	got_free(&g);
+	assert_true(members_is(&g, 0, "clam.exe.txt", exe, ne));
+	assert_string_equal(g.m[1].name, "clam.chm.hhc");
+	assert_true(g.m[1].data.n == 444 && memcmp(g.m[1].data.p, "<!DOCTYPE", 9) == 0);
+	assert_string_equal(g.m[3].name, "#SYSTEM");
+	members_free(&g);
 	free(chm);
 	free(exe);
 }

@@ -28,14 +28,6 @@
 
 enum comp { C_DEFLATE, C_LZMA };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
 static uint32_t le32_of(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -45,7 +37,7 @@ static void add32(struct sbuf *b, uint32_t v)
 {
 	uint8_t q[4];
 
-	put32(q, v);
+	put_le32(q, v);
 	sbuf_add(b, q, 4);
 }
 
@@ -102,15 +94,15 @@ static void stub(struct sbuf *b, bool ndata)
 	memset(s, 0, 0x200);
 	s[0] = 'M';
 	s[1] = 'Z';
-	put32(s + 0x3c, 0x40);
+	put_le32(s + 0x3c, 0x40);
 	memcpy(s + 0x40, "PE\0\0", 4);
 	s[0x44] = 0x4c;
 	s[0x45] = 0x01;
 	s[0x46] = 1;                         /* one section, no optional header */
 	memcpy(s + 0x58, ndata ? ".ndata" : ".text", ndata ? 6 : 5);
-	put32(s + 0x58 + 16, 0x100);         /* SizeOfRawData */
-	put32(s + 0x58 + 20, 0x200);         /* PointerToRawData */
-	put32(s + 0x204, 0xdeadbeef);
+	put_le32(s + 0x58 + 16, 0x100);         /* SizeOfRawData */
+	put_le32(s + 0x58 + 20, 0x200);         /* PointerToRawData */
+	put_le32(s + 0x204, 0xdeadbeef);
 	memcpy(s + 0x208, "NullsoftInst", 12);
 	sbuf_add(b, s, sizeof(s));
 }
@@ -156,12 +148,12 @@ static void script(struct sbuf *h, uint32_t off2, bool wide)
 		n2 = (uint32_t)str.n;
 		sbuf_add(&str, "\xfd\x15\x80\\sub\\evil.exe", 16);
 	}
-	put32(e[0], 20);
-	put32(e[0] + 8, n1);
-	put32(e[0] + 12, 0);
-	put32(e[1], 20);
-	put32(e[1] + 8, n2);
-	put32(e[1] + 12, off2);
+	put_le32(e[0], 20);
+	put_le32(e[0] + 8, n1);
+	put_le32(e[0] + 12, 0);
+	put_le32(e[1], 20);
+	put_le32(e[1] + 8, n2);
+	put_le32(e[1] + 12, off2);
 	add32(h, 0);
 	for (int i = 0; i < 8; i++) {
 		add32(h, i == 2 ? 68 : i == 3 ? 68 + 56 : 0);
@@ -244,20 +236,21 @@ static void expect_tail(struct sbuf *t)
 static void check_ok(const struct sbuf *b)
 {
 	struct scan_archive_result res;
-	struct arch_got g;
+	struct arch_members g;
 	struct sbuf t = { 0 };
 
 	expect_tail(&t);
 	assert_true(scan_archive_sniff((const uint8_t *)b->p, b->n));
-	got_expand(b->p, b->n, "setup.exe", "|", &g, &res);
+	members_expand(b->p, b->n, "setup.exe", NULL, &g, &res);
 	assert_null(res.error);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_equal(res.format, "nsis");
 	assert_int_equal(g.begins, 4);
+	members_list(&g, "|");
 	assert_memory_equal(g.list.p, "nsis-header:", 12);
 	assert_true(g.list.n > t.n + 12);
 	assert_memory_equal(g.list.p + g.list.n - t.n, t.p, t.n);
-	sbuf_free(&g.list);
+	members_free(&g);
 	sbuf_free(&t);
 }
 
@@ -315,9 +308,9 @@ static void test_nsis_sniff(void **state)
 static void expect_error(const void *p, size_t n, const char *err, unsigned members)
 {
 	struct scan_archive_result res;
-	struct arch_got g;
+	struct arch_members g;
 
-	got_expand(p, n, "setup.exe", "|", &g, &res);
+	members_expand(p, n, "setup.exe", NULL, &g, &res);
 	if (err == NULL) {
 		assert_null(res.error);
 	} else {
@@ -326,7 +319,7 @@ static void expect_error(const void *p, size_t n, const char *err, unsigned memb
 		assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	}
 	assert_int_equal(g.begins, members);
-	sbuf_free(&g.list);
+	members_free(&g);
 }
 
 static void test_nsis_malformed(void **state)
@@ -344,19 +337,19 @@ static void test_nsis_malformed(void **state)
 	p = (uint8_t *)b.p;
 	n = b.n;
 	/* the archive claims more than the file holds */
-	put32(p + FH_AT + 24, (uint32_t)(n - FH_AT + 100));
+	put_le32(p + FH_AT + 24, (uint32_t)(n - FH_AT + 100));
 	expect_error(p, n, "nsis: archive longer than the file", 4);
-	put32(p + FH_AT + 24, 10);
+	put_le32(p + FH_AT + 24, 10);
 	expect_error(p, n, "nsis: bad archive length", 0);
-	put32(p + FH_AT + 24, 30);
+	put_le32(p + FH_AT + 24, 30);
 	expect_error(p, n, "nsis: truncated archive", 0);
-	put32(p + FH_AT + 24, (uint32_t)(n - FH_AT));
+	put_le32(p + FH_AT + 24, (uint32_t)(n - FH_AT));
 	/* the file cut inside the CRC: every block is there */
 	expect_error(p, n - 1, "nsis: archive longer than the file", 4);
 	/* the archive ends inside the last block */
-	put32(p + FH_AT + 24, (uint32_t)(n - FH_AT - 8));
+	put_le32(p + FH_AT + 24, (uint32_t)(n - FH_AT - 8));
 	expect_error(p, n, "nsis: block longer than the archive", 3);
-	put32(p + FH_AT + 24, (uint32_t)(n - FH_AT));
+	put_le32(p + FH_AT + 24, (uint32_t)(n - FH_AT));
 	/* damaged deflate in the first data block: header delivered */
 	{
 		uint32_t hl = le32_of(p + FH_AT + 28) & 0x7fffffff;
@@ -396,7 +389,7 @@ static void test_nsis_malformed(void **state)
 		expect_error(b.p, b.n, "nsis: solid stream ends inside a file", 2);
 		/* the stream cut short */
 		b.n -= 3;
-		put32((uint8_t *)b.p + FH_AT + 24, (uint32_t)(b.n - FH_AT));
+		put_le32((uint8_t *)b.p + FH_AT + 24, (uint32_t)(b.n - FH_AT));
 		expect_error(b.p, b.n, "nsis: compressed data cut short", 2);
 		sbuf_free(&b);
 		sbuf_free(&raw);
@@ -414,14 +407,14 @@ static void test_nsis_truncations(void **state)
 		installer(&b, v & 1 ? C_LZMA : C_DEFLATE, v >= 2, false, true);
 		for (size_t n = 0; n < b.n; n++) {
 			struct scan_archive_result res;
-			struct arch_got g;
+			struct arch_members g;
 
-			got_expand(b.p, n, "setup.exe", "|", &g, &res);
+			members_expand(b.p, n, "setup.exe", NULL, &g, &res);
 			if (n > FH_AT + 28 && n < b.n - 4)
 				assert_non_null(res.error);
 			if (res.error)
 				assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
-			sbuf_free(&g.list);
+			members_free(&g);
 		}
 		sbuf_free(&b);
 	}
@@ -479,7 +472,7 @@ static void test_nsis_limits(void **state)
 static void test_nsis_corpus(void **state)
 {
 	struct scan_archive_result res;
-	struct arch_got g;
+	struct arch_members g;
 	struct stat st;
 	uint8_t *in, *exe;
 	size_t in_n, exe_n;
@@ -494,15 +487,16 @@ static void test_nsis_corpus(void **state)
 	exe = load_clamav_xor("clam.exe", &exe_n);
 	assert_non_null(exe);
 	assert_true(scan_archive_sniff(in, 1024));
-	got_expand(in, in_n, "clam-nsis.exe", "|", &g, &res);
+	members_expand(in, in_n, "clam-nsis.exe", NULL, &g, &res);
 	assert_null(res.error);
 	assert_int_equal(g.begins, 2);
+	members_list(&g, "|");
 	at = memmem(g.list.p, g.list.n, "|clam.exe:", 10);
 	assert_non_null(at);
 	at += 10;
 	assert_int_equal((size_t)(g.list.p + g.list.n - at), exe_n + 1);
 	assert_memory_equal(at, exe, exe_n);
-	sbuf_free(&g.list);
+	members_free(&g);
 	free(in);
 	free(exe);
 }

@@ -23,14 +23,6 @@
 #define SS 512
 #define END 0xfffffffeu
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
 static uint8_t *sect(uint8_t *f, int s)
 {
 	return f + (size_t)(s + 1) * SS;
@@ -44,11 +36,11 @@ static void dirent(uint8_t *d, const char *name, uint8_t type, uint32_t start, u
 		d[2 * i] = (uint8_t)name[i];
 	d[0x40] = (uint8_t)(2 * n + 2);
 	d[0x42] = type;
-	put32(d + 0x44, 0xffffffffu);
-	put32(d + 0x48, 0xffffffffu);
-	put32(d + 0x4c, 0xffffffffu);
-	put32(d + 0x74, start);
-	put32(d + 0x78, size);
+	put_le32(d + 0x44, 0xffffffffu);
+	put_le32(d + 0x48, 0xffffffffu);
+	put_le32(d + 0x4c, 0xffffffffu);
+	put_le32(d + 0x74, start);
+	put_le32(d + 0x78, size);
 }
 
 /* Package native data (Ole10Native) holding |file| as |label|. */
@@ -64,14 +56,14 @@ static size_t native(uint8_t *o, const char *label, const char *file, uint32_t f
 	n += 5;
 	memcpy(o + n, "\0\0\3\0", 4);
 	n += 4;
-	put32(o + n, 4);
+	put_le32(o + n, 4);
 	memcpy(o + n + 4, "C:\\t", 4);
 	n += 8;
-	put32(o + n, fsize);
+	put_le32(o + n, fsize);
 	n += 4;
 	memcpy(o + n, file, strlen(file));
 	n += strlen(file);
-	put32(o, (uint32_t)(n - 4));
+	put_le32(o, (uint32_t)(n - 4));
 	return n;
 }
 
@@ -93,30 +85,30 @@ static uint8_t *build_ex(size_t *len, uint32_t fsize_lie, const char *big, const
 	f[0x1d] = 0xff;
 	f[0x1e] = 9;
 	f[0x20] = 6;
-	put32(f + 0x2c, 1);
-	put32(f + 0x30, 1);
-	put32(f + 0x38, 4096);
-	put32(f + 0x3c, 2);
-	put32(f + 0x40, 1);
-	put32(f + 0x44, END);
+	put_le32(f + 0x2c, 1);
+	put_le32(f + 0x30, 1);
+	put_le32(f + 0x38, 4096);
+	put_le32(f + 0x3c, 2);
+	put_le32(f + 0x40, 1);
+	put_le32(f + 0x44, END);
 	for (k = 0; k < 109; k++)
-		put32(f + 0x4c + 4 * k, k == 0 ? 0 : 0xffffffffu);
+		put_le32(f + 0x4c + 4 * k, k == 0 ? 0 : 0xffffffffu);
 	fat = sect(f, 0);
 	for (k = 0; k < 128; k++)
-		put32(fat + 4 * k, 0xffffffffu);
-	put32(fat + 0, 0xfffffffdu);
-	put32(fat + 4, END);
-	put32(fat + 8, END);
-	put32(fat + 12, END);
+		put_le32(fat + 4 * k, 0xffffffffu);
+	put_le32(fat + 0, 0xfffffffdu);
+	put_le32(fat + 4, END);
+	put_le32(fat + 8, END);
+	put_le32(fat + 12, END);
 	for (k = 4; k < 11; k++)
-		put32(fat + 4 * k, k + 1);
-	put32(fat + 44, END);
+		put_le32(fat + 4 * k, k + 1);
+	put_le32(fat + 44, END);
 	nn = native(sect(f, 3), "evil.exe", "MZ evil pay", fsize_lie ? fsize_lie : 11);
 	mf = sect(f, 2);
 	for (k = 0; k < 128; k++)
-		put32(mf + 4 * k, 0xffffffffu);
+		put_le32(mf + 4 * k, 0xffffffffu);
 	for (k = 0; k * 64 < nn; k++)
-		put32(mf + 4 * k, (k + 1) * 64 < nn ? k + 1 : END);
+		put_le32(mf + 4 * k, (k + 1) * 64 < nn ? k + 1 : END);
 	dirent(sect(f, 1), "Root Entry", 5, 3, 512);
 	dirent(sect(f, 1) + 128, "\001Ole10Native", 2, 0, (uint32_t)nn);
 	dirent(sect(f, 1) + 256, big ? big : "Big", 2, 4, 4096);
@@ -135,79 +127,53 @@ static uint8_t *build(size_t *len, uint32_t fsize_lie)
 	return build_ex(len, fsize_lie, NULL, NULL, 0);
 }
 
-struct got {
-	struct sbuf list;
-	unsigned begins, ends;
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
+/* A kept member |name| declaring |declared| bytes whose data begins with
+ * |head|; returns its index. */
+static int member(const struct arch_members *g, const char *name, int64_t declared,
+		  const char *head)
 {
-	struct got *g = ud;
+	int i = members_find(g, name);
+	size_t n = strlen(head);
 
-	g->begins++;
-	sbuf_printf(&g->list, "%s %lld:", m->name, (long long)m->declared_size);
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	struct got *g = ud;
-
-	for (size_t i = 0; i < n && i < 12; i++)
-		sbuf_printf(&g->list, "%c", p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.');
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	((struct got *)ud)->ends++;
-	sbuf_printf(&((struct got *)ud)->list, "|");
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
-static void expand(const void *p, size_t n, struct got *g, struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, NULL);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	sbuf_printf(&g->list, "%s", "");
-	assert_int_equal(scan_archive_expand(a, p, n, "doc.doc", &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
+	assert_true(i >= 0);
+	assert_int_equal(g->m[i].declared, declared);
+	assert_true(g->m[i].data.n >= n);
+	assert_memory_equal(g->m[i].data.p, head, n);
+	return i;
 }
 
 static void test_ole2_streams(void **state)
 {
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 	size_t n;
 	uint8_t *f = build(&n, 0);
+	int i;
 
 	assert_true(scan_archive_sniff(f, n));
-	expand(f, n, &g, &res);
+	members_expand(f, n, "doc.doc", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_equal(res.format, "ole2");
 	/* the package's file first, then its stream; the 4096-byte stream
 	 * pushed sector by sector (12 bytes of each recorded) */
-	assert_non_null(strstr(g.list.p, "evil.exe 11:MZ evil pay|_Ole10Native "));
-	assert_non_null(strstr(g.list.p, "|Big 4096:abcdefghijkl"));
+	i = member(&g, "evil.exe", 11, "MZ evil pay");
+	assert_int_equal(g.m[i].data.n, 11);
+	assert_string_equal(g.m[i + 1].name, "_Ole10Native");
+	assert_true(member(&g, "Big", 4096, "abcdefghijkl") > 0);
 	assert_int_equal(g.begins, 3);
-	sbuf_free(&g.list);
+	members_free(&g);
 	free(f);
 }
 
 static void check(uint8_t *f, size_t n, const char *err)
 {
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 
-	expand(f, n, &g, &res);
+	members_expand(f, n, "doc.doc", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_string_equal(res.error, err);
-	sbuf_free(&g.list);
+	members_free(&g);
 	free(f);
 }
 
@@ -220,10 +186,10 @@ static void test_ole2_malformed(void **state)
 	f[0x1e] = 10;
 	check(f, n, "ole2: bad header");
 	f = build(&n, 0);
-	put32(sect(f, 0) + 4 * 1, 1); /* the directory sector chains to itself */
+	put_le32(sect(f, 0) + 4 * 1, 1); /* the directory sector chains to itself */
 	check(f, n, "ole2: chain loops or ends early");
 	f = build(&n, 0);
-	put32(sect(f, 1) + 256 + 0x74, 999);
+	put_le32(sect(f, 1) + 256 + 0x74, 999);
 	check(f, n, "ole2: sector out of range");
 	f = build(&n, 100000);
 	check(f, n, "ole2: package header damaged");
@@ -237,7 +203,7 @@ static void test_ole2_powerpoint(void **state)
 	uint8_t rec[4096] = { 0 }, *inner, *f;
 	uLongf zn = sizeof(rec) - 24;
 	size_t in, n;
-	struct got g;
+	struct arch_members g;
 
 	inner = build(&in, 0);
 	assert_int_equal(compress2(rec + 20, &zn, inner, in, 9), Z_OK);
@@ -245,28 +211,28 @@ static void test_ole2_powerpoint(void **state)
 	rec[0] = 0x0f;                       /* container, DocumentContainer */
 	rec[2] = 0xe8;
 	rec[3] = 0x03;
-	put32(rec + 4, (uint32_t)(12 + zn));
+	put_le32(rec + 4, (uint32_t)(12 + zn));
 	rec[8] = 0x10;                       /* instance 1: compressed */
 	rec[10] = 0x11;                      /* ExOleObjStg */
 	rec[11] = 0x10;
-	put32(rec + 12, (uint32_t)(4 + zn));
-	put32(rec + 16, (uint32_t)in);
+	put_le32(rec + 12, (uint32_t)(4 + zn));
+	put_le32(rec + 16, (uint32_t)in);
 	f = build_ex(&n, 0, "PowerPoint Document", rec, sizeof(rec));
-	expand(f, n, &g, &res);
+	members_expand(f, n, "doc.doc", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
-	assert_non_null(strstr(g.list.p, "|oleobject1 -1:"));
+	assert_true(member(&g, "oleobject1", -1, "") > 0);
 	/* the package inside the embedded object, one level deeper */
 	assert_int_equal(res.max_depth, 2);
-	assert_non_null(strstr(g.list.p, "evil.exe 11:MZ evil pay|"));
-	sbuf_free(&g.list);
+	assert_int_equal(g.m[member(&g, "evil.exe", 11, "MZ evil pay")].data.n, 11);
+	members_free(&g);
 	/* a damaged compressed object */
 	rec[30] ^= 0xff;
 	rec[31] ^= 0xff;
 	rec[32] ^= 0xff;
 	memcpy(f + 5 * SS, rec, sizeof(rec));
-	expand(f, n, &g, &res);
+	members_expand(f, n, "doc.doc", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
-	sbuf_free(&g.list);
+	members_free(&g);
 	free(f);
 }
 
@@ -277,11 +243,11 @@ static void test_ole2_truncations(void **state)
 
 	for (size_t k = 8; k < n; k += 7) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_members g;
 
-		expand(f, k, &g, &res);
+		members_expand(f, k, "doc.doc", NULL, &g, &res);
 		assert_true(g.begins <= 3);
-		sbuf_free(&g.list);
+		members_free(&g);
 	}
 	free(f);
 }

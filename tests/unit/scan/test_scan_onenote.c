@@ -40,11 +40,6 @@ static void fdso(struct sbuf *b, const char *d, uint64_t len, size_t pad)
 	sbuf_add(b, foot_guid, 16);
 }
 
-static void expand(const void *p, size_t n, struct arch_got *g, struct scan_archive_result *res)
-{
-	got_expand(p, n, "notes.one", "\n", g, res);
-}
-
 static void section(struct sbuf *b)
 {
 	sbuf_add(b, file_type, 16);
@@ -59,15 +54,16 @@ static void test_onenote_files(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct arch_got g;
+	struct arch_members g;
 
 	section(&b);
 	assert_true(scan_archive_sniff((const uint8_t *)b.p, b.n));
-	expand(b.p, b.n, &g, &res);
+	members_expand(b.p, b.n, "notes.one", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_equal(res.format, "onenote");
-	assert_string_equal(g.list.p, "file1:first embedded file\nfile2:eight by\nfile3:x\n");
-	sbuf_free(&g.list);
+	assert_string_equal(members_list(&g, "\n"),
+			    "file1:first embedded file\nfile2:eight by\nfile3:x\n");
+	members_free(&g);
 	sbuf_free(&b);
 }
 
@@ -75,26 +71,26 @@ static void test_onenote_malformed(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct arch_got g;
+	struct arch_members g;
 
 	/* padding of 9: no footer where it may be; the next object is read */
 	sbuf_add(&b, file_type, 16);
 	fdso(&b, "lost", 4, 9);
 	fdso(&b, "kept", 4, 4);
-	expand(b.p, b.n, &g, &res);
+	members_expand(b.p, b.n, "notes.one", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_string_equal(res.error, "onenote: file data without its footer");
-	assert_string_equal(g.list.p, "file1:kept\n");
-	sbuf_free(&g.list);
+	assert_string_equal(members_list(&g, "\n"), "file1:kept\n");
+	members_free(&g);
 	sbuf_free(&b);
 	/* a length past the end */
 	sbuf_add(&b, file_type, 16);
 	fdso(&b, "short", 1u << 30, 0);
-	expand(b.p, b.n, &g, &res);
+	members_expand(b.p, b.n, "notes.one", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_string_equal(res.error, "onenote: file data longer than the file");
 	assert_int_equal(g.begins, 0);
-	sbuf_free(&g.list);
+	members_free(&g);
 	sbuf_free(&b);
 }
 
@@ -105,11 +101,11 @@ static void test_onenote_truncations(void **state)
 	section(&b);
 	for (size_t k = 16; k < b.n; k++) {
 		struct scan_archive_result res;
-		struct arch_got g;
+		struct arch_members g;
 
-		expand(b.p, k, &g, &res);
+		members_expand(b.p, k, "notes.one", NULL, &g, &res);
 		assert_true(g.begins <= 3);
-		sbuf_free(&g.list);
+		members_free(&g);
 	}
 	sbuf_free(&b);
 }
@@ -177,18 +173,18 @@ static void test_onenote_web_export(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct arch_got g;
+	struct arch_members g;
 
 	web_export(&b);
 	assert_true(scan_archive_sniff((const uint8_t *)b.p, b.n));
-	expand(b.p, b.n, &g, &res);
+	members_expand(b.p, b.n, "notes.one", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_equal(res.format, "onenote");
-	assert_string_equal(g.list.p,
+	assert_string_equal(members_list(&g, "\n"),
 			    "blob1:first blob\nblob2:second blob, its length after the header\n"
 			    "blob3:0123456789012345678901234567890123456789012345678901234567890123456789"
 			    "0123456789012345678901234567890123456789012345678901234567890123456789\n");
-	sbuf_free(&g.list);
+	members_free(&g);
 	sbuf_free(&b);
 }
 
@@ -218,38 +214,38 @@ static void test_onenote_web_malformed(void **state)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct scan_archive_result res;
-		struct arch_got g;
+		struct arch_members g;
 
 		sbuf_add(&b, file_type, 16);
 		sbuf_add(&b, "guidFile........................", 32);
 		sbuf_add(&b, file_format, 16);
 		sbuf_add(&b, cases[i].d, cases[i].n);
-		expand(b.p, b.n, &g, &res);
+		members_expand(b.p, b.n, "notes.one", NULL, &g, &res);
 		if (g.begins != cases[i].want)
-			fail_msg("case %zu: %u blobs: %s", i, g.begins, g.list.p);
+			fail_msg("case %zu: %u blobs: %s", i, g.begins, members_list(&g, "\n"));
 		if (cases[i].want)
-			assert_string_equal(g.list.p, "blob1:abcd\n");
-		sbuf_free(&g.list);
+			assert_string_equal(members_list(&g, "\n"), "blob1:abcd\n");
+		members_free(&g);
 		sbuf_free(&b);
 	}
 	web_export(&b);
 	for (size_t k = 16; k < b.n; k++) {
 		struct scan_archive_result res;
-		struct arch_got g;
+		struct arch_members g;
 
-		expand(b.p, k, &g, &res);
+		members_expand(b.p, k, "notes.one", NULL, &g, &res);
 		assert_true(g.begins <= 3);
-		sbuf_free(&g.list);
+		members_free(&g);
 	}
 	for (size_t k = 84; k < 84 + 4 + 2; k++) {
 		for (int bit = 0; bit < 8; bit++) {
 			struct scan_archive_result res;
-			struct arch_got g;
+			struct arch_members g;
 
 			b.p[k] ^= (char)(1 << bit);
-			expand(b.p, b.n, &g, &res);
+			members_expand(b.p, b.n, "notes.one", NULL, &g, &res);
 			assert_true(g.begins <= 4);
-			sbuf_free(&g.list);
+			members_free(&g);
 			b.p[k] ^= (char)(1 << bit);
 		}
 	}

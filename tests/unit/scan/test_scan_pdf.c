@@ -20,53 +20,6 @@
 #include "scan_archive.h"
 #include "scan_test.h"
 
-struct got {
-	struct sbuf list;
-	unsigned begins, ends;
-	uint64_t bytes;
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	g->begins++;
-	sbuf_printf(&g->list, "%s:", m->name);
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	struct got *g = ud;
-
-	g->bytes += n;
-	if (g->list.n < 4096)
-		sbuf_add(&g->list, p, n < 64 ? n : 64);
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	((struct got *)ud)->ends++;
-	sbuf_printf(&((struct got *)ud)->list, "\n");
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
-static void expand(const void *p, size_t n, const struct scan_archive_limits *lim, struct got *g,
-		   struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, lim);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	sbuf_printf(&g->list, "%s", "");
-	assert_int_equal(scan_archive_expand(a, p, n, "doc.pdf", &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
-}
-
 /* Appends object |num| with dictionary |dict| and stream bytes |d|. */
 static void obj(struct sbuf *b, int num, const char *dict, const void *d, size_t n)
 {
@@ -104,24 +57,25 @@ static void test_pdf_streams(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct got g;
+	struct arch_members g;
 
 	sample(&b);
 	assert_true(scan_archive_sniff((const uint8_t *)b.p, b.n));
-	expand(b.p, b.n, NULL, &g, &res);
+	members_expand(b.p, b.n, "doc.pdf", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_equal(res.format, "pdf");
 	assert_null(res.error);
-	assert_string_equal(g.list.p, "embedded2:MZ raw bytes\n"
-				      "embedded3:app.alert('compressed embedded file');\n"
-				      "stream4:app.alert('compressed embedded file');\n");
-	sbuf_free(&g.list);
+	assert_int_equal(g.begins, 3);
+	assert_true(members_is(&g, 0, "embedded2", "MZ raw bytes", 12));
+	assert_true(members_is(&g, 1, "embedded3", "app.alert('compressed embedded file');", 38));
+	assert_true(members_is(&g, 2, "stream4", "app.alert('compressed embedded file');", 38));
+	members_free(&g);
 	/* encrypted: nothing can be inflated, nothing is claimed */
 	sbuf_printf(&b, "<< /Encrypt 9 0 R >>\r\n");
-	expand(b.p, b.n, NULL, &g, &res);
+	members_expand(b.p, b.n, "doc.pdf", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_int_equal(g.begins, 0);
-	sbuf_free(&g.list);
+	members_free(&g);
 	sbuf_free(&b);
 }
 
@@ -129,21 +83,22 @@ static void test_pdf_malformed(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct got g;
+	struct arch_members g;
 
 	sbuf_printf(&b, "%%PDF-1.4\r\n");
 	obj(&b, 1, "/Filter /FlateDecode /Length 8", "\x78\x9c\xff\xff\xff\xff\xff\xff", 8);
-	expand(b.p, b.n, NULL, &g, &res);
+	members_expand(b.p, b.n, "doc.pdf", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_string_equal(res.error, "pdf: damaged FlateDecode stream");
-	sbuf_free(&g.list);
+	members_free(&g);
 	sbuf_free(&b);
 	sbuf_printf(&b, "%%PDF-1.4\r\n1 0 obj << /Type /EmbeddedFile >> stream\r\nMZ cut off");
-	expand(b.p, b.n, NULL, &g, &res);
+	members_expand(b.p, b.n, "doc.pdf", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_string_equal(res.error, "pdf: stream without endstream");
-	assert_string_equal(g.list.p, "embedded1:MZ cut off\n"); /* still scanned */
-	sbuf_free(&g.list);
+	assert_int_equal(g.begins, 1); /* still scanned */
+	assert_true(members_is(&g, 0, "embedded1", "MZ cut off", 10));
+	members_free(&g);
 	sbuf_free(&b);
 }
 
@@ -156,7 +111,7 @@ static void test_pdf_bomb(void **state)
 	size_t zn = 1u << 20, n = 64u << 20;
 	uint8_t *z = malloc(zn);
 	char *zeros = calloc(1, n);
-	struct got g;
+	struct arch_members g;
 
 	assert_non_null(z);
 	assert_non_null(zeros);
@@ -167,11 +122,11 @@ static void test_pdf_bomb(void **state)
 	free(z);
 	scan_archive_limits_default(&lim);
 	lim.max_member_bytes = 4u << 20;
-	expand(b.p, b.n, &lim, &g, &res);
+	members_expand(b.p, b.n, "doc.pdf", &lim, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_BOMB);
 	assert_int_equal(res.limit, SCAN_ARCHIVE_LIM_MEMBER_BYTES);
 	assert_int_equal(g.bytes, 4u << 20);
-	sbuf_free(&g.list);
+	members_free(&g);
 	sbuf_free(&b);
 }
 
@@ -182,11 +137,11 @@ static void test_pdf_truncations(void **state)
 	sample(&b);
 	for (size_t k = 5; k < b.n; k++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_members g;
 
-		expand(b.p, k, NULL, &g, &res);
+		members_expand(b.p, k, "doc.pdf", NULL, &g, &res);
 		assert_true(g.begins <= 3);
-		sbuf_free(&g.list);
+		members_free(&g);
 	}
 	sbuf_free(&b);
 }

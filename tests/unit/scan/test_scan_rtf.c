@@ -72,28 +72,23 @@ static void package_rtf(struct sbuf *out, const char *label, const char *file, c
 	sbuf_free(&obj);
 }
 
-static void expand(const void *p, size_t n, struct arch_got *g, struct scan_archive_result *res)
-{
-	got_expand(p, n, "doc.rtf", "\n", g, res);
-}
-
 static void test_rtf_package(void **state)
 {
 	static const char *const junks[] = { "", "\r\n", " ", "\\par ", "{\\*\\foo 4142}",
 					     "\\bin0 ", "zz" };
 	struct scan_archive_result res;
-	struct arch_got g;
+	struct arch_members g;
 
 	for (size_t j = 0; j < sizeof(junks) / sizeof(junks[0]); j++) {
 		struct sbuf b = { 0 };
 
 		package_rtf(&b, "invoice.exe", "MZ payload bytes", junks[j]);
 		assert_true(scan_archive_sniff((const uint8_t *)b.p, b.n));
-		expand(b.p, b.n, &g, &res);
+		members_expand(b.p, b.n, "doc.rtf", NULL, &g, &res);
 		assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 		assert_string_equal(res.format, "rtf");
-		assert_string_equal(g.list.p, "invoice.exe:MZ payload bytes\n");
-		sbuf_free(&g.list);
+		assert_string_equal(members_list(&g, "\n"), "invoice.exe:MZ payload bytes\n");
+		members_free(&g);
 		sbuf_free(&b);
 	}
 }
@@ -102,16 +97,16 @@ static void test_rtf_native(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct arch_got g;
+	struct arch_members g;
 
 	sbuf_printf(&b, "{\\rtf1{\\object{\\*\\objdata ");
 	ole1(&b, "Word.Document.8", 5);
 	hex(&b, "\xd0\xcf\x11\xe0!", 5);
 	sbuf_printf(&b, "}}}");
-	expand(b.p, b.n, &g, &res);
+	members_expand(b.p, b.n, "doc.rtf", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
-	assert_string_equal(g.list.p, "object1.Word.Document.8:\xd0\xcf\x11\xe0!\n");
-	sbuf_free(&g.list);
+	assert_string_equal(members_list(&g, "\n"), "object1.Word.Document.8:\xd0\xcf\x11\xe0!\n");
+	members_free(&g);
 	sbuf_free(&b);
 }
 
@@ -119,14 +114,14 @@ static void check(const char *body, const char *err, unsigned members)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct arch_got g;
+	struct arch_members g;
 
 	sbuf_printf(&b, "{\\rtf1{\\object{\\*\\objdata %s}}}", body);
-	expand(b.p, b.n, &g, &res);
+	members_expand(b.p, b.n, "doc.rtf", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_string_equal(res.error, err);
 	assert_int_equal(g.begins, members);
-	sbuf_free(&g.list);
+	members_free(&g);
 	sbuf_free(&b);
 }
 
@@ -149,11 +144,11 @@ static void test_rtf_truncations(void **state)
 	package_rtf(&b, "a.exe", "MZ payload bytes", "\r\n");
 	for (size_t k = 5; k < b.n; k++) {
 		struct scan_archive_result res;
-		struct arch_got g;
+		struct arch_members g;
 
-		expand(b.p, k, &g, &res);
+		members_expand(b.p, k, "doc.rtf", NULL, &g, &res);
 		assert_true(g.begins <= 1);
-		sbuf_free(&g.list);
+		members_free(&g);
 	}
 	sbuf_free(&b);
 }

@@ -17,39 +17,6 @@
 #include "scan_archive.h"
 #include "scan_test.h"
 
-struct got {
-	struct sbuf data;
-	char name[128];
-	unsigned begins, ends;
-	uint32_t flags;
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	g->begins++;
-	snprintf(g->name, sizeof(g->name), "%s", m->name);
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	sbuf_add(&((struct got *)ud)->data, p, n);
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	g->ends++;
-	g->flags = m->flags;
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
 /* SZDD header for |size| bytes, mode |mode|, missing name character |c|. */
 static size_t header(uint8_t *out, char mode, char c, uint32_t size)
 {
@@ -61,19 +28,6 @@ static size_t header(uint8_t *out, char mode, char c, uint32_t size)
 	out[12] = (uint8_t)(size >> 16);
 	out[13] = (uint8_t)(size >> 24);
 	return 14;
-}
-
-static void expand(const uint8_t *p, size_t n, const char *name,
-		   const struct scan_archive_limits *lim, struct got *g,
-		   struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, lim);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	assert_int_equal(scan_archive_expand(a, p, n, name, &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
 }
 
 /* "abc" as literals, then a match of 6 at the first literal (window
@@ -98,44 +52,35 @@ static void test_szdd_decode(void **state)
 {
 	struct scan_archive_result res;
 	uint8_t buf[64];
-	struct got g;
+	struct arch_members g;
 	size_t n = sample(buf, 12);
 
 	assert_true(scan_archive_sniff(buf, n));
-	expand(buf, n, "setup.ex_", NULL, &g, &res);
+	members_expand(buf, n, "setup.ex_", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_equal(res.format, "szdd");
 	assert_null(res.error);
 	assert_int_equal(g.begins, 1);
-	assert_string_equal(g.name, "setup.exe");
-	assert_int_equal(g.data.n, 12);
-	assert_memory_equal(g.data.p, "abcabcabc   ", 12);
-	sbuf_free(&g.data);
+	assert_string_equal(g.m[0].name, "setup.exe");
+	assert_int_equal(g.bytes, 12);
+	assert_memory_equal(g.m[0].data.p, "abcabcabc   ", 12);
+	members_free(&g);
 	/* a name without the trailing '_': the extension is dropped */
-	expand(buf, n, "clam.exe.szdd", NULL, &g, &res);
-	assert_string_equal(g.name, "clam.exe");
-	sbuf_free(&g.data);
+	members_expand(buf, n, "clam.exe.szdd", NULL, &g, &res);
+	assert_string_equal(g.m[0].name, "clam.exe");
+	members_free(&g);
 	/* output stops at the declared size, extra input is ignored */
 	n = sample(buf, 5);
-	expand(buf, n, "x.tx_", NULL, &g, &res);
+	members_expand(buf, n, "x.tx_", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
-	assert_int_equal(g.data.n, 5);
-	assert_memory_equal(g.data.p, "abcab", 5);
-	sbuf_free(&g.data);
+	assert_int_equal(g.bytes, 5);
+	assert_memory_equal(g.m[0].data.p, "abcab", 5);
+	members_free(&g);
 }
 
 static void check_error(const uint8_t *p, size_t n, const char *err, size_t out)
 {
-	struct scan_archive_result res;
-	struct got g;
-
-	expand(p, n, "bad.ex_", NULL, &g, &res);
-	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
-	assert_non_null(res.error);
-	assert_string_equal(res.error, err);
-	assert_int_equal(res.decode_errors, 1);
-	assert_int_equal(g.data.n, out);
-	sbuf_free(&g.data);
+	members_corrupt(p, n, "bad.ex_", err, out);
 }
 
 static void test_szdd_malformed(void **state)
@@ -166,13 +111,13 @@ static void test_szdd_truncations(void **state)
 
 	for (size_t k = 8; k <= n; k++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_members g;
 
-		expand(buf, k, "t.ex_", NULL, &g, &res);
-		assert_true(g.data.n <= 12);
+		members_expand(buf, k, "t.ex_", NULL, &g, &res);
+		assert_true(g.bytes <= 12);
 		if (k < n)
 			assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
-		sbuf_free(&g.data);
+		members_free(&g);
 	}
 }
 
@@ -182,7 +127,7 @@ static void test_szdd_member_limit(void **state)
 	struct scan_archive_limits lim;
 	struct scan_archive_result res;
 	static uint8_t buf[14 + 17 * 4096];
-	struct got g;
+	struct arch_members g;
 	size_t n = header(buf, 'A', 'e', 0xffffffffu);
 
 	while (n + 17 <= sizeof(buf)) {
@@ -194,12 +139,12 @@ static void test_szdd_member_limit(void **state)
 	}
 	scan_archive_limits_default(&lim);
 	lim.max_member_bytes = 100000;
-	expand(buf, n, "big.ex_", &lim, &g, &res);
+	members_expand(buf, n, "big.ex_", &lim, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_BOMB);
 	assert_int_equal(res.limit, SCAN_ARCHIVE_LIM_MEMBER_BYTES);
-	assert_int_equal(g.data.n, 100000);
+	assert_int_equal(g.bytes, 100000);
 	assert_true(g.flags & SCAN_AMF_TRUNCATED);
-	sbuf_free(&g.data);
+	members_free(&g);
 }
 
 int main(void)

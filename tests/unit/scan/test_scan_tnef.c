@@ -61,84 +61,45 @@ static void sample(struct sbuf *b)
 
 /* ---- expansion ---- */
 
-struct got {
-	struct sbuf list;  /* "name size:data\n" per member */
-	unsigned begins, ends;
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	g->begins++;
-	sbuf_printf(&g->list, "%s %lld:", m->name, (long long)m->declared_size);
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	sbuf_add(&((struct got *)ud)->list, p, n);
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	g->ends++;
-	sbuf_printf(&g->list, "\n");
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
-static void expand(const void *p, size_t n, struct got *g, struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, NULL);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	sbuf_printf(&g->list, "%s", "");
-	assert_int_equal(scan_archive_expand(a, p, n, "winmail.dat", &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
-}
-
 static void test_tnef_members(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf b = { 0 };
-	struct got g;
+	struct arch_members g;
 
 	sample(&b);
 	assert_true(scan_archive_sniff((const uint8_t *)b.p, b.n));
-	expand(b.p, b.n, &g, &res);
+	members_expand(b.p, b.n, "winmail.dat", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_equal(res.format, "tnef");
 	assert_null(res.error);
-	assert_string_equal(g.list.p, "body.txt 18:Hello from Outlook\n"
-				      "report.pdf 16:first file bytes\n"
-				      "attachment2 6:second\n");
-	sbuf_free(&g.list);
+	assert_int_equal(g.begins, 3);
+	assert_true(members_is(&g, 0, "body.txt", "Hello from Outlook", 18));
+	assert_int_equal(g.m[0].declared, 18);
+	assert_true(members_is(&g, 1, "report.pdf", "first file bytes", 16));
+	assert_int_equal(g.m[1].declared, 16);
+	assert_true(members_is(&g, 2, "attachment2", "second", 6));
+	assert_int_equal(g.m[2].declared, 6);
+	members_free(&g);
 	/* a line end appended by the carrying mail is no error */
 	sbuf_add(&b, "\n", 1);
-	expand(b.p, b.n, &g, &res);
+	members_expand(b.p, b.n, "winmail.dat", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
-	sbuf_free(&g.list);
+	members_free(&g);
 	sbuf_free(&b);
 }
 
 static void check_error(const struct sbuf *b, const char *err, unsigned members)
 {
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 
-	expand(b->p, b->n, &g, &res);
+	members_expand(b->p, b->n, "winmail.dat", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_non_null(res.error);
 	assert_string_equal(res.error, err);
 	assert_int_equal(g.begins, members);
-	sbuf_free(&g.list);
+	members_free(&g);
 }
 
 static void test_tnef_malformed(void **state)
@@ -180,11 +141,11 @@ static void test_tnef_truncations(void **state)
 	sample(&b);
 	for (size_t k = 4; k < b.n; k++) {
 		struct scan_archive_result res;
-		struct got g;
+		struct arch_members g;
 
-		expand(b.p, k, &g, &res);
+		members_expand(b.p, k, "winmail.dat", NULL, &g, &res);
 		assert_true(g.begins <= 3);
-		sbuf_free(&g.list);
+		members_free(&g);
 	}
 	sbuf_free(&b);
 }

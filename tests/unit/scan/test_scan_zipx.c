@@ -28,73 +28,6 @@
 #include "scan_test.h"
 #include "scan_zipdec.h"
 
-/* ---- helpers: members of one expansion ---- */
-
-#define MAXM 16
-
-struct memb {
-	char name[64];
-	struct sbuf data;
-	uint32_t flags;
-	int64_t declared;
-};
-
-struct got {
-	struct memb m[MAXM];
-	unsigned begins, ends;
-};
-
-static int on_begin(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	if (g->begins < MAXM) {
-		snprintf(g->m[g->begins].name, sizeof(g->m[0].name), "%s", m->name);
-		g->m[g->begins].declared = m->declared_size;
-	}
-	g->begins++;
-	return 0;
-}
-
-static int on_data(const struct scan_archive_member *m, const uint8_t *p, size_t n, void *ud)
-{
-	struct got *g = ud;
-
-	if (g->begins - 1 < MAXM)
-		sbuf_add(&g->m[g->begins - 1].data, p, n);
-	return 0;
-}
-
-static int on_end(const struct scan_archive_member *m, void *ud)
-{
-	struct got *g = ud;
-
-	if (g->begins - 1 < MAXM)
-		g->m[g->begins - 1].flags = m->flags;
-	g->ends++;
-	return 0;
-}
-
-static const struct scan_archive_callbacks cbs = { on_begin, on_data, on_end };
-
-static void got_free(struct got *g)
-{
-	for (unsigned i = 0; i < MAXM; i++)
-		sbuf_free(&g->m[i].data);
-}
-
-static void expand(const uint8_t *p, size_t n, const struct scan_archive_limits *lim,
-		   struct got *g, struct scan_archive_result *res)
-{
-	struct scan_archive *a = scan_archive_new(NULL, lim);
-
-	assert_non_null(a);
-	memset(g, 0, sizeof(*g));
-	assert_int_equal(scan_archive_expand(a, p, n, "t.zip", &cbs, g, res), 0);
-	assert_int_equal(g->begins, g->ends);
-	scan_archive_free(a);
-}
-
 /* ---- a decoder sink into a growable buffer ---- */
 
 struct out {
@@ -628,7 +561,7 @@ static void mixed_zip(struct zw *z, bool dd)
 	zw_add(z, "secret.txt", 8, 1, "0123456789abcdef", 16, 0x12345678, 5, false);
 }
 
-static void check_mixed(const struct got *g, const struct scan_archive_result *res)
+static void check_mixed(const struct arch_members *g, const struct scan_archive_result *res)
 {
 	struct sbuf s, e;
 
@@ -679,23 +612,23 @@ static void check_mixed(const struct got *g, const struct scan_archive_result *r
 static void test_zip_mixed(void **state)
 {
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 	struct zw z;
 
 	mixed_zip(&z, false);
 	zw_end(&z);
 	assert_true(scan_archive_sniff((uint8_t *)z.f.p, z.f.n));
-	expand((uint8_t *)z.f.p, z.f.n, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
 	check_mixed(&g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_ENCRYPTED);
-	got_free(&g);
+	members_free(&g);
 	/* data descriptors: the directory has the sizes */
 	sbuf_free(&z.f);
 	mixed_zip(&z, true);
 	zw_end(&z);
-	expand((uint8_t *)z.f.p, z.f.n, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
 	check_mixed(&g, &res);
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 }
 
@@ -704,15 +637,15 @@ static void test_zip_mixed(void **state)
 static void test_zip_no_directory(void **state)
 {
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 	struct zw z;
 
 	mixed_zip(&z, true);
 	sbuf_free(&z.cd);
 	assert_true(scan_archive_sniff((uint8_t *)z.f.p, z.f.n));
-	expand((uint8_t *)z.f.p, z.f.n, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
 	check_mixed(&g, &res);
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 	/* a stored member behind a descriptor cannot be ended: the walk stops */
 	memset(&z, 0, sizeof(z));
@@ -720,22 +653,22 @@ static void test_zip_no_directory(void **state)
 	zw_add(&z, "b.txt", 0, 0, text, 10, crc(text, 10), 10, true);
 	zw_add(&z, "c.txt", 0, 0, text, 10, crc(text, 10), 10, false);
 	sbuf_free(&z.cd);
-	expand((uint8_t *)z.f.p, z.f.n, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
 	assert_int_equal(g.begins, 1);
 	assert_string_equal(res.error, "zip: member size unknown without the central directory");
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 	/* stored data cut by the end of the input: what is there is scanned */
 	memset(&z, 0, sizeof(z));
 	zw_add(&z, "a.bin", 9, 0, "\x03\x00", 2, 0, 0, false);
 	zw_add(&z, "b.txt", 0, 0, text, 40, crc(text, 40), 40, false);
 	sbuf_free(&z.cd);
-	expand((uint8_t *)z.f.p, z.f.n - 20, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n - 20, "t.zip", NULL, &g, &res);
 	assert_int_equal(g.begins, 2);
 	assert_string_equal(res.error, "zip: member data truncated");
 	assert_int_equal(g.m[1].data.n, 20);
 	assert_true(g.m[1].flags & SCAN_AMF_CORRUPT);
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 }
 
@@ -744,7 +677,7 @@ static void test_zip_prepended(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf s = { 0 };
-	struct got g;
+	struct arch_members g;
 	struct zw z;
 
 	mixed_zip(&z, false);
@@ -752,9 +685,9 @@ static void test_zip_prepended(void **state)
 	sbuf_add(&s, "MZ this is a stub of some 40 bytes......", 40);
 	sbuf_add(&s, z.f.p, z.f.n);
 	assert_true(scan_archive_sniff((uint8_t *)s.p, s.n));
-	expand((uint8_t *)s.p, s.n, NULL, &g, &res);
+	members_expand((uint8_t *)s.p, s.n, "t.zip", NULL, &g, &res);
 	check_mixed(&g, &res);
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&s);
 	sbuf_free(&z.f);
 }
@@ -763,7 +696,7 @@ static void test_zip_checks(void **state)
 {
 	struct scan_archive_result res;
 	struct sbuf s, e;
-	struct got g;
+	struct arch_members g;
 	struct zw z;
 
 	implode_sample(true, false, &s, &e);
@@ -771,40 +704,40 @@ static void test_zip_checks(void **state)
 	memset(&z, 0, sizeof(z));
 	zw_add(&z, "x", 6, 4, s.p, s.n, crc(e.p, e.n) ^ 1, (uint32_t)e.n, false);
 	zw_end(&z);
-	expand((uint8_t *)z.f.p, z.f.n, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_CORRUPT);
 	assert_string_equal(res.error, "zip: CRC-32 mismatch");
 	assert_true(g.m[0].flags & SCAN_AMF_CORRUPT);
 	assert_int_equal(g.m[0].data.n, e.n);    /* still scanned */
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 	/* wrong size: deflate64 ends before it */
 	memset(&z, 0, sizeof(z));
 	zw_add(&z, "y", 9, 0, "\x03\x00", 2, 0, 5, false);
 	zw_end(&z);
-	expand((uint8_t *)z.f.p, z.f.n, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
 	assert_string_equal(res.error, "zip: member size differs from its header");
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 	/* damaged deflate data (block type 3) next to a deflate64 member */
 	memset(&z, 0, sizeof(z));
 	zw_add(&z, "y", 9, 0, "\x03\x00", 2, 0, 0, false);
 	zw_add(&z, "z", 8, 0, "\x07", 1, 0, 0, false);
 	zw_end(&z);
-	expand((uint8_t *)z.f.p, z.f.n, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
 	assert_int_equal(g.begins, 2);
 	assert_string_equal(res.error, "zip: damaged deflate data");
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 	/* a directory entry pointing nowhere */
 	memset(&z, 0, sizeof(z));
 	zw_add(&z, "y", 9, 0, "\x03\x00", 2, 0, 0, false);
 	zw_end(&z);
 	z.f.p[z.f.n - 22 - 4] = 0x7f;            /* the entry's local header offset */
-	expand((uint8_t *)z.f.p, z.f.n, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
 	assert_string_equal(res.error, "zip: local header out of range");
 	assert_int_equal(g.begins, 1);
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 	sbuf_free(&s);
 	sbuf_free(&e);
@@ -814,7 +747,7 @@ static void test_zip_checks(void **state)
 static void test_zip_plain_not_ours(void **state)
 {
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 	struct zw z;
 	uint8_t *c;
 	size_t cn = zlib_raw((const uint8_t *)text, sizeof(text) - 1, 9, Z_DEFAULT_STRATEGY, &c);
@@ -825,12 +758,12 @@ static void test_zip_plain_not_ours(void **state)
 	zw_add(&z, "b.txt", 8, 0, c, cn, crc(text, sizeof(text) - 1), sizeof(text) - 1, false);
 	zw_end(&z);
 	free(c);
-	expand((uint8_t *)z.f.p, z.f.n, NULL, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 	assert_string_not_equal(res.format, "zipx");
 	assert_int_equal(g.begins, 2);
 	assert_int_equal(g.m[1].data.n, sizeof(text) - 1);
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 }
 
@@ -839,25 +772,25 @@ static void test_zip_limits(void **state)
 {
 	struct scan_archive_limits lim;
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 	struct zw z;
 
 	scan_archive_limits_default(&lim);
 	lim.max_member_bytes = 50000;
 	mixed_zip(&z, false);
 	zw_end(&z);
-	expand((uint8_t *)z.f.p, z.f.n, &lim, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", &lim, &g, &res);
 	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_BOMB);
 	assert_int_equal(g.m[2].data.n, 50000);
 	assert_true(g.m[2].flags & SCAN_AMF_TRUNCATED);
 	assert_false(g.m[2].flags & SCAN_AMF_CORRUPT);
 	assert_int_equal(g.begins, 3);
-	got_free(&g);
+	members_free(&g);
 	scan_archive_limits_default(&lim);
 	lim.max_members = 2;
-	expand((uint8_t *)z.f.p, z.f.n, &lim, &g, &res);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", &lim, &g, &res);
 	assert_int_equal(g.begins, 2);
-	got_free(&g);
+	members_free(&g);
 	sbuf_free(&z.f);
 }
 
@@ -865,7 +798,7 @@ static void test_zip_limits(void **state)
 static void test_zip_damage(void **state)
 {
 	struct scan_archive_result res;
-	struct got g;
+	struct arch_members g;
 	struct zw z;
 	struct sbuf s, e;
 	uint8_t *buf;
@@ -881,16 +814,16 @@ static void test_zip_damage(void **state)
 	assert_non_null(buf);
 	for (size_t k = 0; k < z.f.n; k++) {
 		memcpy(buf, z.f.p, k);
-		expand(buf, k, NULL, &g, &res);
-		got_free(&g);
+		members_expand(buf, k, "t.zip", NULL, &g, &res);
+		members_free(&g);
 	}
 	for (size_t k = 0; k < z.f.n; k++) {
 		memcpy(buf, z.f.p, z.f.n);
 		buf[k] ^= 0x5a;
-		expand(buf, z.f.n, NULL, &g, &res);
+		members_expand(buf, z.f.n, "t.zip", NULL, &g, &res);
 		if (res.flags & SCAN_ARF_CORRUPT)
 			assert_non_null(res.error);
-		got_free(&g);
+		members_free(&g);
 	}
 	free(buf);
 	sbuf_free(&z.f);
@@ -903,7 +836,7 @@ static void test_corpus(void **state)
 	static const char *const files[] = { "clam.impl.zip", "clam.d64.zip" };
 	struct scan_archive_result res;
 	struct stat st;
-	struct got g;
+	struct arch_members g;
 	uint8_t *exe = NULL;
 	size_t exen = 0;
 
@@ -920,13 +853,13 @@ static void test_corpus(void **state)
 		buf = load_clamav_xor(files[i], &len);
 		assert_non_null(buf);
 		assert_true(scan_archive_sniff(buf, len));
-		expand(buf, len, NULL, &g, &res);
+		members_expand(buf, len, "t.zip", NULL, &g, &res);
 		assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_OK);
 		assert_string_equal(res.format, "zipx");
 		assert_int_equal(g.begins, 1);
 		assert_int_equal(g.m[0].data.n, exen);
 		assert_memory_equal(g.m[0].data.p, exe, exen);
-		got_free(&g);
+		members_free(&g);
 		free(buf);
 	}
 	free(exe);

@@ -276,7 +276,7 @@ static void test_scan_clamav_xor(void **state)
 		char path[1024], name[256];
 		const char *v;
 		uint8_t *buf;
-		size_t len, k;
+		size_t len;
 		int up, deb;
 
 		if (!strstr(ents[i]->d_name, ".xor")) {

@@ -744,6 +744,11 @@ int sa_begin(struct sa_ctx *c, const char *name, int64_t declared)
 	return sa_begin_flags(c, name, declared, 0);
 }
 
+int sa_charge(struct sa_ctx *c, uint64_t n)
+{
+	return charge(c->a, n, c->lv->path) ? 0 : 1;
+}
+
 int sa_data(struct sa_ctx *c, const uint8_t *p, size_t n)
 {
 	if (!c->mb.begun || !c->mb.deliver)
@@ -817,6 +822,7 @@ static int expand_own(struct scan_archive *a, struct level *lv, const struct own
 {
 	struct scan_archive_result *r = a->res;
 	struct sa_ctx c = { .a = a, .lv = lv, .fmt = f->name };
+	int rc;
 
 	lv->members = 0;
 	r->archives++;
@@ -825,7 +831,13 @@ static int expand_own(struct scan_archive *a, struct level *lv, const struct own
 	/* the decoder reads its input once (plus bounded look-ups) */
 	if (!charge(a, lv->len, lv->path))
 		return 0;
-	return f->expand(&c, lv->buf, lv->len);
+	rc = f->expand(&c, lv->buf, lv->len);
+	if (rc == SA_NOT_MINE) {
+		r->archives--;
+		if (lv->depth == 1)
+			r->format[0] = '\0';
+	}
+	return rc;
 }
 
 /* Opens and walks one archive. Returns 0 or a negative code. */
@@ -839,8 +851,12 @@ static int expand_level(struct scan_archive *a, struct level *lv)
 	int rc = 0, retries = 0;
 
 	own = lv->force_raw ? NULL : own_format(lv->buf, lv->len);
-	if (own != NULL)
-		return expand_own(a, lv, own);
+	if (own != NULL) {
+		rc = expand_own(a, lv, own);
+		if (rc != SA_NOT_MINE)
+			return rc;
+		rc = 0; /* not that format after all: libarchive's turn */
+	}
 	ar = archive_read_new();
 	if (ar == NULL)
 		return MXG_E_NOMEM;

@@ -57,6 +57,19 @@ void sa_error(struct sa_ctx *c, const char *msg);
 /* True when a limit stopped the expansion: decoders return 0 at once. */
 bool sa_stopped(const struct sa_ctx *c);
 
+/* Charges |n| bytes of decoding work to the expansion's work budget (the
+ * container's input is charged once before the decoder runs; a decoder
+ * that reads input again, or reads input that produces nothing - members
+ * sharing data, empty blocks, frames decoded again after a seek - charges
+ * what it reads). Returns 0 to go on, 1 when the budget is exhausted (the
+ * expansion is stopped: finish the current member and return). */
+int sa_charge(struct sa_ctx *c, uint64_t n);
+
+/* What an expand function returns when, past its sniff, the input turns
+ * out not to be its format (nothing delivered): the input then goes to
+ * libarchive as if the sniff had said no. */
+#define SA_NOT_MINE 1000 /* no sa_* function returns it */
+
 /* A scratch output buffer of *cap bytes the decoder may fill between two
  * sa_data() calls (it is reused by nested levels inside sa_end). */
 uint8_t *sa_chunk(struct sa_ctx *c, size_t *cap);

@@ -143,6 +143,10 @@ static bool encint(const uint8_t *p, size_t end, size_t *i, uint64_t *v)
 	return false;
 }
 
+/* Directory entries kept at most (real help files have thousands; each
+ * costs 40 bytes here, and at most max_members are ever delivered). */
+#define CHM_MAX_ENTRIES (1u << 17)
+
 /* The entries of one listing chunk p[0..cs) appended to *ents. */
 static int read_pmgl(struct sa_ctx *c, const uint8_t *p, size_t cs, struct entry **ents,
 		     size_t *count, size_t *cap)
@@ -171,6 +175,11 @@ static int read_pmgl(struct sa_ctx *c, const uint8_t *p, size_t cs, struct entry
 		if (!encint(p, end, &i, &sec) || !encint(p, end, &i, &off) ||
 		    !encint(p, end, &i, &len)) {
 			sa_error(c, "chm: bad directory entry");
+			return 0;
+		}
+		if (*count >= CHM_MAX_ENTRIES) {
+			/* 5-byte entries would make the list 8 times the input */
+			sa_error(c, "chm: too many directory entries");
 			return 0;
 		}
 		if (*count == *cap) {
@@ -306,6 +315,7 @@ static bool sec1_frame(struct sa_ctx *c, struct sec1 *s, uint64_t f)
 {
 	uint64_t rf = f - f % s->ri;
 	const char *err = NULL;
+	size_t in0;
 
 	if (s->have == f)
 		return true;
@@ -343,7 +353,12 @@ static bool sec1_frame(struct sa_ctx *c, struct sec1 *s, uint64_t f)
 			return false;
 		}
 		s->have = UINT64_MAX;
+		in0 = lzx_consumed(s->z);
 		s->frame = lzx_frame(s->z, len, pos - s->reset * LZX_FRAME, &err);
+		/* the input a frame reads counts too: a reset table pointing
+		 * every frame at the same run of empty blocks would otherwise
+		 * read the section again per frame for free */
+		s->work += lzx_consumed(s->z) - in0;
 		if (s->frame == NULL) {
 			sa_error(c, err);
 			return false;

@@ -83,25 +83,22 @@ struct lzx_dec {
 	uint8_t len_len[LEN_SYMS];
 	uint8_t al_len[ALIGN_SYMS];
 	struct huff main_h, len_h, al_h, pre_h;
+	uint8_t xbits[MAX_SLOTS];   /* extra bits and base of each position */
+	uint32_t pbase[MAX_SLOTS];  /* slot (per decoder: lcores run in parallel) */
 	uint8_t e8[LZX_FRAME];
 };
 
 static const uint8_t slots_for_bits[7] = { 30, 32, 34, 36, 38, 42, 50 };
-static uint8_t xbits[MAX_SLOTS];
-static uint32_t pbase[MAX_SLOTS];
-
-static void lzx_tables(void)
+static void lzx_tables(struct lzx_dec *z)
 {
 	uint32_t b = 0;
 
-	if (pbase[MAX_SLOTS - 1] != 0)
-		return;
 	for (unsigned i = 0; i < MAX_SLOTS; i++) {
 		unsigned x = i < 4 ? 0 : (i - 2) / 2;
 
-		xbits[i] = (uint8_t)(x > 17 ? 17 : x);
-		pbase[i] = b;
-		b += 1u << xbits[i];
+		z->xbits[i] = (uint8_t)(x > 17 ? 17 : x);
+		z->pbase[i] = b;
+		b += 1u << z->xbits[i];
 	}
 }
 
@@ -111,10 +108,10 @@ struct lzx_dec *lzx_new(unsigned wbits)
 
 	if (wbits < 15 || wbits > 21)
 		return NULL;
-	lzx_tables();
 	z = calloc(1, sizeof(*z));
 	if (z == NULL)
 		return NULL;
+	lzx_tables(z);
 	z->wsize = 1u << wbits;
 	z->main_syms = 256 + slots_for_bits[wbits - 15] * 8u;
 	z->win = calloc(1, z->wsize);
@@ -147,6 +144,11 @@ void lzx_reset(struct lzx_dec *z)
 	z->wpos = 0;
 	memset(z->main_len, 0, sizeof(z->main_len));
 	memset(z->len_len, 0, sizeof(z->len_len));
+}
+
+size_t lzx_consumed(const struct lzx_dec *z)
+{
+	return z->pos;
 }
 
 void lzx_input(struct lzx_dec *z, const uint8_t *p, size_t n)
@@ -415,9 +417,9 @@ static bool codes(struct lzx_dec *z, uint32_t run, const char **err)
 		mlen += 2;
 		slot = (uint32_t)s >> 3;
 		if (slot > 2) {
-			unsigned x = xbits[slot];
+			unsigned x = z->xbits[slot];
 
-			off = pbase[slot] - 2;
+			off = z->pbase[slot] - 2;
 			if (z->btype == BT_ALIGNED && x >= 3) {
 				int a;
 

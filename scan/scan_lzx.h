@@ -32,6 +32,10 @@ void lzx_reset(struct lzx_dec *z);
  * byte; the bit buffer is emptied. */
 void lzx_input(struct lzx_dec *z, const uint8_t *p, size_t n);
 
+/* Compressed bytes read since lzx_input (for the caller's work limit: a
+ * frame may read much input for little output, empty stored blocks). */
+size_t lzx_consumed(const struct lzx_dec *z);
+
 /* Decodes the next frame of |len| bytes (1..LZX_FRAME; only the last
  * frame of a stream is shorter) whose first byte lies |pos| bytes after the
  * last reset (for the E8 call translation). Returns the frame's bytes

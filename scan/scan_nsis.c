@@ -671,7 +671,9 @@ int scan_nsis_expand(struct sa_ctx *c, const uint8_t *p, size_t n)
 		img = 0;
 	fh = find_fh(p, n, img);
 	if (fh == SIZE_MAX)
-		return 0; /* an NSIS stub without its archive: nothing inside */
+		/* a stub without an NSIS archive (or another PE whose section
+		 * is named .ndata): whatever is appended goes to libarchive */
+		return SA_NOT_MINE;
 	s.hlen = le32(p + fh + 20);
 	alen = le32(p + fh + 24);
 	if (alen < FH_LEN) {

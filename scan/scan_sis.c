@@ -148,11 +148,15 @@ static bool get_name(const struct sis *s, uint32_t off, uint32_t len, char *out,
 		return true;
 	if (!in_file(s, off, len))
 		return false;
+	/* at most |cap| characters are read: a name field the size of the
+	 * file, once per record, would cost the file's size squared */
+	if (len > 2 * cap)
+		len = (uint32_t)(2 * cap);
 	if (s->unicode) {
 		for (i = 0; i + 1 < len; i += 2)
 			k = put_char(out, k, cap, le16(s->p + off + i));
 	} else {
-		for (i = 0; i < len; i++)
+		for (i = 0; i < len && i < cap; i++)
 			k = put_char(out, k, cap, s->p[off + i]);
 	}
 	out[k] = '\0';
@@ -175,6 +179,9 @@ static int deliver(struct sis *s, uint32_t off, uint32_t len)
 	size_t cap;
 	int rc = 0, zr;
 
+	/* records may share one data block: each reading is charged */
+	if (sa_charge(s->c, len))
+		return sa_end(s->c, 0, 0);
 	if (!s->compressed) {
 		const uint8_t *d = s->p + off;
 

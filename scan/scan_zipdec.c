@@ -257,11 +257,18 @@ static struct zd *zd_new(const uint8_t *in, size_t n, zd_sink sink, void *ud)
 	return s;
 }
 
-/* Ends a run: the rest goes to the sink unless it stopped the run. */
+/* Ends a run: the rest goes to the sink unless it stopped the run. What
+ * was decoded before damaged or cut data is delivered too (it is scanned:
+ * a payload must not hide behind a broken tail); the error stays the
+ * result unless the sink stops. */
 static int zd_finish(struct zd *s, int rc)
 {
-	if (rc == ZD_OK)
-		rc = flush(s);
+	if (rc != ZD_STOP && rc != ZD_E_NOMEM) {
+		int f = flush(s);
+
+		if (rc == ZD_OK || f == ZD_STOP)
+			rc = f;
+	}
 	free(s);
 	return rc;
 }

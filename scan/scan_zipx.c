@@ -441,6 +441,10 @@ static int member(struct sa_ctx *c, const uint8_t *p, size_t n, struct zent *z, 
 				z->usize, sink_put, &s);
 		break;
 	}
+	/* Directory entries may all point at one member's data, and data
+	 * that inflates to nothing charges no output limit: every reading is
+	 * charged (a stopped budget ends the walk, sa_stopped). */
+	sa_charge(c, (z->method == 8 || z->method == 9) && zr == ZD_OK ? used : avail);
 	if (zr == ZD_STOP)
 		return sa_end(c, 0, s.rc < 0 ? s.rc : 0);
 	if (zr == ZD_E_NOMEM)

@@ -161,7 +161,7 @@ static void test_chm_sniff(void **state)
 
 /* Bits into 16-bit little-endian words, most significant first. */
 struct bw {
-	uint8_t p[80000];
+	uint8_t p[200000];
 	size_t n;
 	uint32_t acc;
 	unsigned nb;
@@ -214,7 +214,7 @@ static size_t build_lzx(uint8_t *out, const struct bw *w, uint32_t ri, uint32_t 
 			const uint64_t *frames, unsigned nframes, uint64_t length,
 			const struct ent *files, size_t nfiles)
 {
-	static uint8_t sec0[90000];
+	static uint8_t sec0[250000];
 	struct ent ents[12];
 	size_t k = 0, s = 0;
 
@@ -537,6 +537,38 @@ static void test_chm_lzx_frames(void **state)
 	members_free(&g);
 }
 
+/* Every frame reset to the start of the section (a reset table of
+ * zeros), which opens with 8000 empty stored blocks: each frame reads
+ * them all again for its 32 KiB. The input a frame reads counts against
+ * the LZX work limit, so this stops after about a hundred frames instead
+ * of reading the section 200 times. */
+static void test_chm_lzx_rereads(void **state)
+{
+	static const struct ent files[] = { { "/all.bin", 1, 0, 200 * 32768ull } };
+	static uint64_t frames[200];
+	static uint8_t buf[262144];
+	struct scan_archive_result res;
+	struct bw *w = &bwbuf;
+	struct arch_members g;
+	size_t n;
+
+	memset(w, 0, sizeof(*w));
+	memset(big, 'x', sizeof(big));
+	bits(w, 0, 1);
+	for (int k = 0; k < 8000; k++)
+		stored(w, big, 0);
+	stored(w, big, 32768);
+	align16(w);
+	memset(frames, 0, sizeof(frames));
+	n = build_lzx(buf, w, 1, 1, frames, 200, 200 * 32768ull, files, 1);
+	assert_true(n <= sizeof(buf));
+	members_expand(buf, n, "help.chm", NULL, &g, &res);
+	assert_non_null(res.error);
+	assert_string_equal(res.error, "chm: LZX work limit");
+	assert_true(g.bytes < 150 * 32768ull);
+	members_free(&g);
+}
+
 /* ---- malformed input ---- */
 
 static void check_error(const uint8_t *p, size_t n, const char *err, unsigned members)
@@ -690,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_chm_lzx_stored),
 		cmocka_unit_test(test_chm_lzx_coded),
 		cmocka_unit_test(test_chm_lzx_frames),
+		cmocka_unit_test(test_chm_lzx_rereads),
 		cmocka_unit_test(test_chm_malformed),
 		cmocka_unit_test(test_chm_truncations),
 		cmocka_unit_test(test_chm_member_limit),

@@ -305,6 +305,59 @@ static void test_nsis_sniff(void **state)
 	sbuf_free(&b);
 }
 
+/* A PE with a ".ndata" section but no NSIS archive, with a zip appended
+ * (a self-extractor's layout): the NSIS sniff claims it, the decoder finds
+ * no first header and hands the file back, and libarchive expands the
+ * zip - nothing hides behind the section name. */
+static void test_nsis_not_mine(void **state)
+{
+	static const char data[] = "appended to a stub";
+	struct scan_archive_result res;
+	struct arch_members g;
+	struct sbuf b = { 0 };
+	uint8_t h[46];
+	uint32_t crc = (uint32_t)crc32(0, (const Bytef *)data, sizeof(data) - 1);
+	size_t at, cd;
+
+	stub(&b, true);
+	/* the decoy first header inside the image is no archive: drop it */
+	memset((uint8_t *)b.p + 0x204, 0, 16);
+	at = b.n;
+	memset(h, 0, sizeof(h));
+	memcpy(h, "PK\x03\x04", 4);
+	h[4] = 20;
+	put_le32(h + 14, crc);
+	put_le32(h + 18, sizeof(data) - 1);
+	put_le32(h + 22, sizeof(data) - 1);
+	h[26] = 5;
+	sbuf_add(&b, h, 30);
+	sbuf_add(&b, "a.txt", 5);
+	sbuf_add(&b, data, sizeof(data) - 1);
+	cd = b.n;
+	memset(h, 0, sizeof(h));
+	memcpy(h, "PK\x01\x02", 4);
+	h[4] = h[6] = 20;
+	put_le32(h + 16, crc);
+	put_le32(h + 20, sizeof(data) - 1);
+	put_le32(h + 24, sizeof(data) - 1);
+	h[28] = 5;
+	put_le32(h + 42, (uint32_t)(at));
+	sbuf_add(&b, h, 46);
+	sbuf_add(&b, "a.txt", 5);
+	memset(h, 0, 22);
+	memcpy(h, "PK\x05\x06", 4);
+	h[8] = h[10] = 1;
+	put_le32(h + 12, (uint32_t)(b.n - cd));
+	put_le32(h + 16, (uint32_t)cd);
+	sbuf_add(&b, h, 22);
+	assert_true(scan_archive_sniff((const uint8_t *)b.p, 1024));
+	members_expand(b.p, b.n, "setup.exe", NULL, &g, &res);
+	assert_true(members_is(&g, 0, "a.txt", data, sizeof(data) - 1));
+	assert_string_not_equal(res.format, "nsis");
+	members_free(&g);
+	sbuf_free(&b);
+}
+
 static void expect_error(const void *p, size_t n, const char *err, unsigned members)
 {
 	struct scan_archive_result res;
@@ -507,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_nsis_nonsolid),
 		cmocka_unit_test(test_nsis_solid),
 		cmocka_unit_test(test_nsis_sniff),
+		cmocka_unit_test(test_nsis_not_mine),
 		cmocka_unit_test(test_nsis_malformed),
 		cmocka_unit_test(test_nsis_truncations),
 		cmocka_unit_test(test_nsis_limits),

@@ -40,7 +40,7 @@ static void expand(const uint8_t *p, size_t n, const struct scan_archive_limits 
 
 /* A SIS file under construction. */
 struct sis {
-	uint8_t b[8192];
+	uint8_t b[65536];
 	size_t n;
 	bool er6, unicode, compressed;
 };
@@ -364,6 +364,42 @@ static void test_sis_limits(void **state)
 	assert_true(res.members <= 17);
 }
 
+/* Five hundred records sharing one zlib stream that inflates to nothing
+ * (empty stored blocks): no output limit sees them, the work budget does,
+ * every reading being charged. Then a name field as long as the file,
+ * once per record: only the first 255 characters are read. */
+static void test_sis_shared_data(void **state)
+{
+	static struct sis s;
+	struct scan_archive_limits lim;
+	struct scan_archive_result res;
+	uint32_t off, len;
+	size_t rec0;
+
+	header(&s, false, 0, 1, 500);
+	rec0 = s.n;
+	for (int i = 0; i < 500; i++)
+		file_record(&s, false, 1);
+	off = add(&s, "\x78\x01", 2);
+	for (int k = 0; k < 5000; k++)
+		add(&s, "\x00\x00\x00\xff\xff", 5);
+	add(&s, "\x01\x00\x00\xff\xff\x00\x00\x00\x01", 9);
+	len = (uint32_t)(s.n - off);
+	for (int i = 0; i < 500; i++) {
+		put_le32(s.b + rec0 + (size_t)i * 36 + 28, len);
+		put_le32(s.b + rec0 + (size_t)i * 36 + 32, off);
+		/* the destination name: the whole data block (binary: '?') */
+		put_le32(s.b + rec0 + (size_t)i * 36 + 20, len);
+		put_le32(s.b + rec0 + (size_t)i * 36 + 24, off);
+	}
+	scan_archive_limits_default(&lim);
+	lim.work_budget = 2u << 20; /* 25 KB of data: about 80 readings */
+	expand(s.b, s.n, &lim, NULL, &res);
+	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_BOMB);
+	assert_int_equal(res.limit, SCAN_ARCHIVE_LIM_WORK);
+	assert_true(res.members < 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_sis_malformed),
 		cmocka_unit_test(test_sis_truncations),
 		cmocka_unit_test(test_sis_limits),
+		cmocka_unit_test(test_sis_shared_data),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -794,6 +794,65 @@ static void test_zip_limits(void **state)
 	sbuf_free(&z.f);
 }
 
+/* A thousand directory entries sharing one member whose data inflates to
+ * nothing (empty stored blocks): every reading is charged to the work
+ * budget, so the walk ends with the WORK limit instead of reading the
+ * data a thousand times for free. */
+static void test_zip_shared_data(void **state)
+{
+	struct scan_archive_limits lim;
+	struct scan_archive_result res;
+	struct arch_members g;
+	struct sbuf d = { 0 }, one;
+	struct zw z;
+
+	for (int k = 0; k < 5000; k++)
+		sbuf_add(&d, "\x00\x00\x00\xff\xff", 5);
+	sbuf_add(&d, "\x01\x00\x00\xff\xff", 5);
+	memset(&z, 0, sizeof(z));
+	zw_add(&z, "d", 9, 0, d.p, d.n, 0, 0, false);
+	one = z.cd;
+	memset(&z.cd, 0, sizeof(z.cd));
+	for (int k = 0; k < 1000; k++)
+		sbuf_add(&z.cd, one.p, one.n);
+	z.count = 1000;
+	sbuf_free(&one);
+	zw_end(&z);
+	scan_archive_limits_default(&lim);
+	lim.work_budget = 4u << 20; /* the data is 25 KB: 160 readings */
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", &lim, &g, &res);
+	assert_string_equal(res.format, "zipx");
+	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_BOMB);
+	assert_int_equal(res.limit, SCAN_ARCHIVE_LIM_WORK);
+	assert_true(g.begins < 200);
+	members_free(&g);
+	sbuf_free(&d);
+	sbuf_free(&z.f);
+}
+
+/* A member cut inside its Deflate64 stream: what was decoded before the
+ * cut is still delivered (and scanned), the member is CORRUPT. */
+static void test_zip_cut_delivers(void **state)
+{
+	struct scan_archive_result res;
+	struct arch_members g;
+	struct zw z;
+	uint8_t blk[5 + 40];
+
+	/* one non-final stored block of 40 bytes, then nothing */
+	memcpy(blk, "\x00\x28\x00\xd7\xff", 5);
+	memset(blk + 5, 'Q', 40);
+	memset(&z, 0, sizeof(z));
+	zw_add(&z, "cut", 9, 0, blk, sizeof(blk), 0, 80, false);
+	zw_end(&z);
+	members_expand((uint8_t *)z.f.p, z.f.n, "t.zip", NULL, &g, &res);
+	assert_int_equal(g.begins, 1);
+	assert_int_equal(g.m[0].data.n, 40);
+	assert_true(g.m[0].flags & SCAN_AMF_CORRUPT);
+	members_free(&g);
+	sbuf_free(&z.f);
+}
+
 /* Every cut and a few flipped bytes: a result, never a crash. */
 static void test_zip_damage(void **state)
 {
@@ -880,6 +939,8 @@ int main(void)
 		cmocka_unit_test(test_zip_plain_not_ours),
 		cmocka_unit_test(test_zip_limits),
 		cmocka_unit_test(test_zip_damage),
+		cmocka_unit_test(test_zip_shared_data),
+		cmocka_unit_test(test_zip_cut_delivers),
 		cmocka_unit_test(test_corpus),
 	};
 

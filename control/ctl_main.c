@@ -262,8 +262,16 @@ out:
 		event_free(ev_int);
 	if (ev_term)
 		event_free(ev_term);
-	if (c->base)
+	if (c->base) {
+		/* A bufferevent freed from inside its own deferred callback (an
+		 * SMTP release finishing as SIGTERM arrives) is released by
+		 * callbacks still queued; event_base_free() would cancel them
+		 * without dropping their references (LeakSanitizer). Every
+		 * component is gone, so only libevent's own callbacks run. */
+		for (int pass = 0; pass < 3; pass++)
+			event_base_loop(c->base, EVLOOP_NONBLOCK);
 		event_base_free(c->base);
+	}
 	SSL_CTX_free(ssl);
 	if (pg_started && ctl_pg_stop(&c->conf, &user) != 0)
 		rc = 1;

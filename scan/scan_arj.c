@@ -441,6 +441,22 @@ static bool copy(struct arj_dec *d, unsigned len, unsigned dist)
 	return true;
 }
 
+/* After one decoded symbol (the window held |before| bytes before it):
+ * a symbol read from the zero padding past the input is dropped (false,
+ * d->err set); a window with less than a match of room left is flushed
+ * (false when sa_data() stopped, its code in *rc). */
+static bool step_end(struct arj_dec *d, size_t before, int *rc)
+{
+	if (overrun(d)) {
+		d->no = before;
+		d->err = "arj: compressed data truncated";
+		return false;
+	}
+	if (d->cap - d->no < MAXMATCH && (*rc = flush(d)) != 0)
+		return false;
+	return true;
+}
+
 /* Methods 1 to 3. Returns sa_data()'s code; d->err on bad data. */
 static int decode_huf(struct arj_dec *d)
 {
@@ -481,19 +497,10 @@ static int decode_huf(struct arj_dec *d)
 			if (!copy(d, (unsigned)s - 253, dist))
 				break;
 		}
-		if (overrun(d)) {
-			/* the symbol came from the zero padding: drop it */
-			d->no = before;
-			d->err = "arj: compressed data truncated";
+		if (!step_end(d, before, &rc))
 			break;
-		}
-		if (d->cap - d->no < MAXMATCH) {
-			rc = flush(d);
-			if (rc != 0)
-				return rc;
-		}
 	}
-	return flush(d);
+	return rc != 0 ? rc : flush(d);
 }
 
 /* A unary prefix of at most |stop| - |start| one bits, then as many value
@@ -525,18 +532,10 @@ static int decode_fast(struct arj_dec *d)
 		} else if (!copy(d, l + 2, fast_num(d, 9, 13))) {
 			break;
 		}
-		if (overrun(d)) {
-			d->no = before;
-			d->err = "arj: compressed data truncated";
+		if (!step_end(d, before, &rc))
 			break;
-		}
-		if (d->cap - d->no < MAXMATCH) {
-			rc = flush(d);
-			if (rc != 0)
-				return rc;
-		}
 	}
-	return flush(d);
+	return rc != 0 ? rc : flush(d);
 }
 
 /* Stored: the data as it is, at most the declared size. */

@@ -391,6 +391,20 @@ void members_corrupt(const void *p, size_t n, const char *name, const char *err,
 	members_free(&g);
 }
 
+void members_cut(const void *p, size_t n, const char *name,
+		 const struct scan_archive_limits *lim)
+{
+	struct scan_archive_result res;
+	struct arch_members g;
+
+	members_expand(p, n, name, lim, &g, &res);
+	assert_int_equal(scan_archive_verdict(&res), SCAN_ARCHIVE_BOMB);
+	assert_int_equal(res.limit, SCAN_ARCHIVE_LIM_MEMBER_BYTES);
+	assert_int_equal(g.bytes, lim->max_member_bytes);
+	assert_true(g.flags & SCAN_AMF_TRUNCATED);
+	members_free(&g);
+}
+
 bool members_is(const struct arch_members *g, unsigned i, const char *name, const void *d,
 		size_t n)
 {

@@ -69,6 +69,11 @@ int members_find(const struct arch_members *g, const char *name);
  * |err|, one decode error and |bytes| data bytes delivered in all. */
 void members_corrupt(const void *p, size_t n, const char *name, const char *err,
 		     uint64_t bytes);
+/* Expands |p| as file |name| with |lim|: asserts the verdict BOMB by the
+ * per-member byte limit, exactly lim->max_member_bytes delivered in all
+ * and the cut member flagged TRUNCATED. */
+void members_cut(const void *p, size_t n, const char *name,
+		 const struct scan_archive_limits *lim);
 /* All members as "name:bytes<sep>name:bytes<sep>..." (asserts that all
  * were kept); valid until the next call or members_free(). */
 const char *members_list(struct arch_members *g, const char *sep);

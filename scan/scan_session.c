@@ -297,8 +297,8 @@ static const char *ext_of(struct scan_session *s, const char *name)
 }
 
 /* Magic numbers of the types an inline text part must not hide (an
- * executable, an archive, an Office or PDF document): such a part gets
- * the full true-type detection. */
+ * executable, an Office document, a script; archives and PDF are sniffed
+ * by the caller): such a part gets the full true-type detection. */
 static bool magic_needs_typing(const uint8_t *h, size_t n)
 {
 	return (n >= 2 && h[0] == 'M' && h[1] == 'Z') ||
@@ -306,8 +306,7 @@ static bool magic_needs_typing(const uint8_t *h, size_t n)
 	       (n >= 4 && (!memcmp(h, "\xca\xfe\xba\xbe", 4) || !memcmp(h, "\xcf\xfa\xed\xfe", 4) ||
 			   !memcmp(h, "\xce\xfa\xed\xfe", 4))) ||
 	       (n >= 8 && !memcmp(h, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8)) ||
-	       (n >= 5 && !memcmp(h, "{\\rtf", 5)) || (n >= 2 && h[0] == '#' && h[1] == '!') ||
-	       scan_archive_sniff(h, n) || scan_pdf_magic(h, n);
+	       (n >= 5 && !memcmp(h, "{\\rtf", 5)) || (n >= 2 && h[0] == '#' && h[1] == '!');
 }
 
 /* Target types satisfied by a file starting with |h|. */
@@ -901,15 +900,16 @@ static void sniff_decide(struct scan_session *s, struct sfile *f)
 {
 	/* an ISO 9660 image shows its magic only at 0x8001: a zero-filled
 	 * window is held whole and left to scan_archive_expand */
-	bool arch = scan_archive_sniff(f->buf, f->nbuf) ||
-		    scan_archive_sniff_defer(f->buf, f->nbuf);
-	bool whole = arch ||
-		     (f->nbuf >= 8 && !memcmp(f->buf, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8)) ||
-		     scan_pdf_magic(f->buf, f->nbuf);
+	bool known = scan_archive_sniff(f->buf, f->nbuf);
+	bool arch = known || scan_archive_sniff_defer(f->buf, f->nbuf);
+	bool pdf = scan_pdf_magic(f->buf, f->nbuf);
+	bool whole = arch || pdf ||
+		     (f->nbuf >= 8 && !memcmp(f->buf, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8));
 
 	f->sniffed = true;
 	f->expand = arch && !f->member;
-	if (!f->typed && magic_needs_typing(f->buf, f->nbuf))
+	/* each sniff once: this runs on the head of every file */
+	if (!f->typed && (known || pdf || magic_needs_typing(f->buf, f->nbuf)))
 		f->typed = true;
 	f->keep = whole ? ARCHIVE_BUF_MAX : f->typed ? FTYPE_PREFIX : f->nbuf;
 	if (pe_wanted(s) && f->nbuf >= 2 && f->buf[0] == 'M' && f->buf[1] == 'Z' &&
